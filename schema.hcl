@@ -1,0 +1,475 @@
+# schema.hcl is the single source of truth for Toodoo's database.
+#
+# The shared schema "public" holds the tenant registry, users and logins. Every tenant has a
+# schema of its own, made from the template schema "tenant" below, whose name is the variable
+# `tenant` (Atlas's documented schema-per-tenant pattern). `toodoo migrate` (Atlas as a Go library)
+# and the Atlas CLI (`atlas schema apply --env tenant`, see atlas.hcl) both read this file.
+#
+# Tenant schemas are self-contained: nothing in them refers to "public", so one tenant can be
+# dumped, restored or moved to another database on its own.
+
+variable "tenant" {
+  type        = string
+  description = "The name of the tenant schema to which the template applies."
+}
+
+schema "public" {
+  comment = "Shared: tenant registry, users, memberships, logins and the migration ledger."
+}
+
+schema "tenant" {
+  name = var.tenant
+}
+
+# ---------------------------------------------------------------------------------------------
+# Shared schema.
+# ---------------------------------------------------------------------------------------------
+
+table "tenants" {
+  schema  = schema.public
+  comment = "The tenant registry: one row per tenant schema."
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "schema_name" {
+    type = text
+    null = false
+  }
+  column "display_name" {
+    type = text
+    null = false
+  }
+  column "status" {
+    type    = text
+    null    = false
+    default = "active"
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  column "deleted_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "tenants_schema_name_key" {
+    unique  = true
+    columns = [column.schema_name]
+  }
+  index "tenants_schema_name_lower_key" {
+    unique = true
+    on {
+      expr = "lower(schema_name)"
+    }
+  }
+  check "tenants_status_check" {
+    expr = "(status = ANY (ARRAY['active'::text, 'suspended'::text, 'deleted'::text]))"
+  }
+  check "tenants_schema_name_check" {
+    expr = "(schema_name ~ '^[a-z][a-z0-9_]{0,62}$'::text)"
+  }
+}
+
+table "domains" {
+  schema  = schema.public
+  comment = "Host names that lead to a tenant; stored lowercase, without port."
+  column "domain" {
+    type = text
+    null = false
+  }
+  column "tenant_id" {
+    type = bigint
+    null = false
+  }
+  column "is_primary" {
+    type    = boolean
+    null    = false
+    default = false
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.domain]
+  }
+  foreign_key "domains_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  index "domains_tenant_id_idx" {
+    columns = [column.tenant_id]
+  }
+  index "domains_one_primary_per_tenant" {
+    unique  = true
+    columns = [column.tenant_id]
+    where   = "is_primary"
+  }
+  check "domains_domain_check" {
+    expr = "((domain = lower(domain)) AND (domain <> ''::text) AND (strpos(domain, ':'::text) = 0))"
+  }
+}
+
+table "users" {
+  schema  = schema.public
+  comment = "Users are shared by all tenants; memberships say where they may enter."
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "email" {
+    type = text
+    null = false
+  }
+  column "password_hash" {
+    type = text
+    null = false
+  }
+  column "is_superuser" {
+    type    = boolean
+    null    = false
+    default = false
+  }
+  column "session_epoch" {
+    type    = integer
+    null    = false
+    default = 0
+    comment = "Bumped when the password changes: sessions issued under an older epoch are void."
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "users_email_lower_key" {
+    unique = true
+    on {
+      expr = "lower(email)"
+    }
+  }
+}
+
+table "memberships" {
+  schema  = schema.public
+  comment = "Who may enter which workspace, and as what."
+  column "user_id" {
+    type = bigint
+    null = false
+  }
+  column "tenant_id" {
+    type = bigint
+    null = false
+  }
+  column "role" {
+    type    = text
+    null    = false
+    default = "member"
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.user_id, column.tenant_id]
+  }
+  foreign_key "memberships_user_id_fkey" {
+    columns     = [column.user_id]
+    ref_columns = [table.users.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  foreign_key "memberships_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  index "memberships_tenant_id_idx" {
+    columns = [column.tenant_id]
+  }
+  check "memberships_role_check" {
+    expr = "(role = ANY (ARRAY['owner'::text, 'member'::text]))"
+  }
+}
+
+table "login_tokens" {
+  schema  = schema.public
+  comment = "One-time, short-lived tokens that sign a user in on one tenant host (after sign-up)."
+  column "token_hash" {
+    type = bytea
+    null = false
+  }
+  column "user_id" {
+    type = bigint
+    null = false
+  }
+  column "tenant_id" {
+    type = bigint
+    null = false
+  }
+  column "expires_at" {
+    type = timestamptz
+    null = false
+  }
+  column "used_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.token_hash]
+  }
+  foreign_key "login_tokens_user_id_fkey" {
+    columns     = [column.user_id]
+    ref_columns = [table.users.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  foreign_key "login_tokens_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+}
+
+table "invitations" {
+  schema  = schema.public
+  comment = "One-time links with which an owner invites someone who has no account yet."
+  column "token_hash" {
+    type = bytea
+    null = false
+  }
+  column "tenant_id" {
+    type = bigint
+    null = false
+  }
+  column "email" {
+    type = text
+    null = false
+  }
+  column "role" {
+    type    = text
+    null    = false
+    default = "member"
+  }
+  column "invited_by" {
+    type = bigint
+    null = true
+  }
+  column "expires_at" {
+    type = timestamptz
+    null = false
+  }
+  column "used_at" {
+    type = timestamptz
+    null = true
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.token_hash]
+  }
+  foreign_key "invitations_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  foreign_key "invitations_invited_by_fkey" {
+    columns     = [column.invited_by]
+    ref_columns = [table.users.column.id]
+    on_update   = NO_ACTION
+    on_delete   = SET_NULL
+  }
+  index "invitations_tenant_id_idx" {
+    columns = [column.tenant_id]
+  }
+  check "invitations_role_check" {
+    expr = "(role = ANY (ARRAY['owner'::text, 'member'::text]))"
+  }
+}
+
+table "api_tokens" {
+  schema  = schema.public
+  comment = "Bearer tokens for the JSON API: one user in one workspace; only a hash is stored."
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "tenant_id" {
+    type = bigint
+    null = false
+  }
+  column "user_id" {
+    type = bigint
+    null = false
+  }
+  column "name" {
+    type = text
+    null = false
+  }
+  column "token_hash" {
+    type = bytea
+    null = false
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  column "last_used_at" {
+    type = timestamptz
+    null = true
+  }
+  column "revoked_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  foreign_key "api_tokens_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  foreign_key "api_tokens_user_id_fkey" {
+    columns     = [column.user_id]
+    ref_columns = [table.users.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  index "api_tokens_token_hash_key" {
+    unique  = true
+    columns = [column.token_hash]
+  }
+  index "api_tokens_tenant_user_idx" {
+    columns = [column.tenant_id, column.user_id]
+  }
+}
+
+table "schema_ledger" {
+  schema  = schema.public
+  comment = "The fleet migrator's ledger: per schema, the desired state last applied and the last error."
+  column "schema_name" {
+    type = text
+    null = false
+  }
+  column "applied_hash" {
+    type    = text
+    null    = true
+    comment = "Hash of the desired state (schema.hcl) last applied to this schema."
+  }
+  column "fingerprint" {
+    type    = text
+    null    = true
+    comment = "Catalog fingerprint of the schema right after that apply, to detect drift cheaply."
+  }
+  column "applied_at" {
+    type = timestamptz
+    null = true
+  }
+  column "last_error" {
+    type = text
+    null = true
+  }
+  column "last_error_at" {
+    type = timestamptz
+    null = true
+  }
+  column "attempted_hash" {
+    type = text
+    null = true
+  }
+  primary_key {
+    columns = [column.schema_name]
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tenant schema template: applied to every tenant schema, with var.tenant as its name.
+# ---------------------------------------------------------------------------------------------
+
+table "todos" {
+  schema  = schema.tenant
+  comment = "A workspace's to-dos."
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "title" {
+    type = text
+    null = false
+  }
+  column "done" {
+    type    = boolean
+    null    = false
+    default = false
+  }
+  column "created_by" {
+    type    = bigint
+    null    = false
+    comment = "public.users.id of the creator; deliberately no foreign key (tenant schemas are self-contained)."
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  column "updated_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  column "completed_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "todos_done_id_idx" {
+    comment = "The lists: open or done, newest first (ids only grow), and the keyset cursor of the API."
+    on {
+      column = column.done
+    }
+    on {
+      column = column.id
+      desc   = true
+    }
+  }
+  check "todos_title_length" {
+    expr = "((char_length(title) >= 1) AND (char_length(title) <= 500))"
+  }
+  check "todos_completed_when_done" {
+    expr = "(done = (completed_at IS NOT NULL))"
+  }
+}

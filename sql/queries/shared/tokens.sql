@@ -1,0 +1,59 @@
+-- Login tokens, invitations and API tokens. Only SHA-256 hashes of the secrets are stored.
+
+-- name: LoginTokenInsert :exec
+INSERT INTO public.login_tokens (token_hash, user_id, tenant_id, expires_at)
+VALUES (@token_hash, @user_id, @tenant_id, @expires_at);
+
+-- LoginTokenConsume spends a token once, on the tenant it was issued for, before it expires.
+-- name: LoginTokenConsume :one
+UPDATE public.login_tokens
+SET used_at = now()
+WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
+RETURNING user_id;
+
+-- name: LoginTokenPurge :exec
+DELETE FROM public.login_tokens
+WHERE expires_at < now() - interval '1 day';
+
+-- name: InvitationInsert :exec
+INSERT INTO public.invitations (token_hash, tenant_id, email, role, invited_by, expires_at)
+VALUES (@token_hash, @tenant_id, @email, @role, @invited_by, @expires_at);
+
+-- name: InvitationGet :one
+SELECT token_hash, tenant_id, email, role, invited_by, expires_at, used_at, created_at
+FROM public.invitations
+WHERE token_hash = @token_hash AND used_at IS NULL AND expires_at > now();
+
+-- name: InvitationConsume :one
+UPDATE public.invitations
+SET used_at = now()
+WHERE token_hash = @token_hash AND used_at IS NULL AND expires_at > now()
+RETURNING tenant_id, email, role;
+
+-- name: APITokenInsert :one
+INSERT INTO public.api_tokens (tenant_id, user_id, name, token_hash)
+VALUES (@tenant_id, @user_id, @name, @token_hash)
+RETURNING id, tenant_id, user_id, name, created_at, last_used_at, revoked_at;
+
+-- APITokenAuthenticate finds the live token with this hash on this tenant, with its user.
+-- name: APITokenAuthenticate :one
+SELECT k.id, k.user_id, u.email, u.is_superuser
+FROM public.api_tokens k
+JOIN public.users u ON u.id = k.user_id
+WHERE k.token_hash = @token_hash AND k.tenant_id = @tenant_id AND k.revoked_at IS NULL;
+
+-- name: APITokenTouch :exec
+UPDATE public.api_tokens
+SET last_used_at = now()
+WHERE id = @id AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+
+-- name: APITokenList :many
+SELECT id, tenant_id, user_id, name, created_at, last_used_at, revoked_at
+FROM public.api_tokens
+WHERE tenant_id = @tenant_id AND user_id = @user_id
+ORDER BY id DESC;
+
+-- name: APITokenRevoke :execrows
+UPDATE public.api_tokens
+SET revoked_at = now()
+WHERE id = @id AND tenant_id = @tenant_id AND user_id = @user_id AND revoked_at IS NULL;

@@ -1,0 +1,34 @@
+-- Users are shared by all tenants. Emails are unique without regard to case.
+
+-- name: UserInsert :one
+INSERT INTO public.users (email, password_hash, is_superuser)
+VALUES (@email, @password_hash, @is_superuser)
+RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
+
+-- name: UserGetByEmail :one
+SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+FROM public.users
+WHERE lower(email) = lower(@email);
+
+-- name: UserGetByID :one
+SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+FROM public.users
+WHERE id = @id;
+
+-- UserSetPassword changes the hash and bumps the session epoch, which ends every session
+-- issued before (the caller re-issues the current one).
+-- name: UserSetPassword :one
+UPDATE public.users
+SET password_hash = @password_hash, session_epoch = session_epoch + 1
+WHERE id = @id
+RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
+
+-- name: UserSetSuperuser :exec
+UPDATE public.users
+SET is_superuser = @is_superuser
+WHERE id = @id;
+
+-- name: UserList :many
+SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+FROM public.users
+ORDER BY lower(email);
