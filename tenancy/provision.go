@@ -1,0 +1,326 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/schemadef"
+)
+
+// HostsChannel is the LISTEN/NOTIFY channel on which every change of tenants or domains is
+// announced (payload: the tenant id), so that every process's host cache stays fresh.
+const HostsChannel = "toodoo_hosts"
+
+// CreateParams describes a new tenant.
+type CreateParams struct {
+	Name        string // the schema name, validated by ValidateSchemaName
+	DisplayName string // defaults to Name
+	Domain      string // the primary domain, validated by NormalizeDomain
+
+	// Then, if set, runs inside the creating transaction after the tenant exists (sign-up uses it
+	// to create the owner), so that its failure undoes the tenant too.
+	Then func(ctx context.Context, q *shareddb.Queries, t Tenant) error
+}
+
+// Create provisions a tenant atomically: in ONE transaction it inserts the registry row, creates
+// the schema, runs the tenant DDL rendered from schema.hcl, adds the primary domain and records
+// the schema's state in the migrator's ledger. Afterwards either all of it exists or none of it.
+//
+// It does not inspect anything (Atlas's inspection scans the whole catalog, which would make
+// creation slower as tenants multiply): the DDL is rendered once per process.
+//
+// Returns EINVALID for a bad name or domain, ECONFLICT if the name, schema or domain is taken.
+func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreateParams) (Tenant, error) {
+	if err := ValidateSchemaName(p.Name); err != nil {
+		return Tenant{}, err
+	}
+	if p.DisplayName == "" {
+		p.DisplayName = p.Name
+	}
+	if err := ValidateDisplayName(p.DisplayName); err != nil {
+		return Tenant{}, err
+	}
+	domain, err := NormalizeDomain(p.Domain)
+	if err != nil {
+		return Tenant{}, err
+	}
+	var t Tenant
+	err = db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
+		row, err := q.TenantInsert(ctx, shareddb.TenantInsertParams{SchemaName: p.Name, DisplayName: p.DisplayName})
+		if err != nil {
+			if IsUniqueViolation(err, "") {
+				return toodoo.Errorf(toodoo.ECONFLICT, "A tenant named %q exists already.", p.Name)
+			}
+			return fmt.Errorf("insert tenant: %w", err)
+		}
+		t = Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}
+
+		// One round trip: the schema, the scoped search_path and the whole template. Sent with
+		// the simple protocol (no arguments), which allows several statements.
+		ident := pgx.Identifier{p.Name}.Sanitize()
+		script := "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" +
+			schemadef.Script(def.TenantDDL()) + "SET LOCAL search_path TO '';\n"
+		if _, err := tx.Exec(ctx, script, pgx.QueryExecModeSimpleProtocol); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
+				return toodoo.Errorf(toodoo.ECONFLICT, "A schema named %q exists already in the database.", p.Name)
+			}
+			return fmt.Errorf("create schema: %w", err)
+		}
+		if _, err := q.DomainInsert(ctx, shareddb.DomainInsertParams{Domain: domain, TenantID: t.ID, IsPrimary: true}); err != nil {
+			if IsUniqueViolation(err, "") {
+				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", domain)
+			}
+			return fmt.Errorf("insert domain: %w", err)
+		}
+		if err := q.LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: p.Name, AppliedHash: def.TenantHash()}); err != nil {
+			return fmt.Errorf("record ledger: %w", err)
+		}
+		if p.Then != nil {
+			if err := p.Then(ctx, q, t); err != nil {
+				return err
+			}
+		}
+		return q.TenantNotify(ctx, strconv.FormatInt(t.ID, 10))
+	})
+	if err != nil {
+		return Tenant{}, wrapOp(err, "create tenant %q", p.Name)
+	}
+	return t, nil
+}
+
+// Get returns the tenant whose schema is name. Returns ENOTFOUND if there is none.
+func (db *DB) Get(ctx context.Context, name string) (Tenant, error) {
+	row, err := db.Shared().TenantGetByName(ctx, name)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Tenant{}, toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
+		}
+		return Tenant{}, fmt.Errorf("tenancy: get tenant %q: %w", name, err)
+	}
+	return Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}, nil
+}
+
+// SetStatus suspends (StatusSuspended) or resumes (StatusActive) a tenant. Returns ENOTFOUND if
+// there is no such tenant or it is deleted.
+func (db *DB) SetStatus(ctx context.Context, name, status string) (Tenant, error) {
+	if status != StatusActive && status != StatusSuspended {
+		return Tenant{}, toodoo.Invalid("status", "Unknown status %q.", status)
+	}
+	var t Tenant
+	err := db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+		row, err := q.TenantSetStatus(ctx, shareddb.TenantSetStatusParams{SchemaName: name, Status: status})
+		if err != nil {
+			if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, toodoo.ErrNotFound) {
+				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
+			}
+			return err
+		}
+		t = Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}
+		return q.TenantNotify(ctx, strconv.FormatInt(t.ID, 10))
+	})
+	if err != nil {
+		return Tenant{}, wrapOp(err, "set status of %q", name)
+	}
+	return t, nil
+}
+
+// Delete deletes a tenant. Without drop, the tenant is marked deleted and its domains are
+// released; its schema and data stay (a restore is an UPDATE away). With drop, the schema is
+// first renamed into the trash and the registry rows removed in one transaction (the name is
+// free at once), then the trash schema is dropped one table per transaction, so a large schema
+// never needs all its locks at once (DROP SCHEMA ... CASCADE on big schemas runs out of lock
+// memory). Returns ENOTFOUND if there is no such tenant.
+func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
+	var trash string
+	err := db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
+		row, err := q.TenantGetByName(ctx, name)
+		if err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
+			}
+			return err
+		}
+		if err := q.DomainDeleteByTenant(ctx, row.ID); err != nil {
+			return err
+		}
+		if !drop {
+			if row.Status == StatusDeleted {
+				return nil
+			}
+			if _, err := q.TenantMarkDeleted(ctx, row.ID); err != nil {
+				return err
+			}
+			return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+		}
+		trash = fmt.Sprintf("%s%d_%s", trashPrefix, row.ID, name[:min(len(name), 30)])
+		if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{name}.Sanitize()+" RENAME TO "+pgx.Identifier{trash}.Sanitize()); err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "3F000" { // invalid_schema_name: already gone
+				return fmt.Errorf("move schema to trash: %w", err)
+			}
+			trash = ""
+		}
+		if err := q.TenantDelete(ctx, row.ID); err != nil {
+			return err
+		}
+		if err := q.LedgerDelete(ctx, name); err != nil {
+			return err
+		}
+		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+	})
+	if err != nil {
+		return wrapOp(err, "delete tenant %q", name)
+	}
+	if trash != "" {
+		if err := db.DropTrash(ctx, trash); err != nil {
+			return fmt.Errorf("tenancy: tenant %q is deleted but its schema %q is not yet dropped (run `toodoo tenant delete --purge-trash` later): %w", name, trash, err)
+		}
+	}
+	return nil
+}
+
+// DropTrash drops a schema from the trash, one table per transaction, then the schema itself.
+func (db *DB) DropTrash(ctx context.Context, trash string) error {
+	if !strings.HasPrefix(trash, trashPrefix) {
+		return fmt.Errorf("tenancy: %q is not a trash schema", trash)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY c.relname`, trash)
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, table := range tables {
+		if _, err := db.pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{trash, table}.Sanitize()+" CASCADE"); err != nil {
+			return err
+		}
+	}
+	_, err = db.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{trash}.Sanitize()+" CASCADE")
+	return err
+}
+
+// TrashSchemas lists schemas left in the trash by an interrupted drop.
+func (db *DB) TrashSchemas(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY 1`, trashPrefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// AddDomain adds a domain to a tenant; with primary, it becomes the tenant's primary domain.
+// Returns ENOTFOUND for an unknown or deleted tenant, ECONFLICT if the domain is taken.
+func (db *DB) AddDomain(ctx context.Context, name, domain string, primary bool) (string, error) {
+	d, err := NormalizeDomain(domain)
+	if err != nil {
+		return "", err
+	}
+	err = db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+		row, err := q.TenantGetByName(ctx, name)
+		if err != nil || row.Status == StatusDeleted {
+			if err == nil || errors.Is(err, pgx.ErrNoRows) {
+				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
+			}
+			return err
+		}
+		if primary {
+			if err := q.DomainClearPrimary(ctx, row.ID); err != nil {
+				return err
+			}
+		}
+		if existing, err := q.DomainGet(ctx, d); err == nil {
+			if existing.TenantID != row.ID {
+				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", d)
+			}
+			if !primary {
+				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q belongs to %q already.", d, name)
+			}
+			if err := q.DomainSetPrimary(ctx, d); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		} else if _, err := q.DomainInsert(ctx, shareddb.DomainInsertParams{Domain: d, TenantID: row.ID, IsPrimary: primary}); err != nil {
+			if IsUniqueViolation(err, "") {
+				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", d)
+			}
+			return err
+		}
+		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+	})
+	if err != nil {
+		return "", wrapOp(err, "add domain %q", d)
+	}
+	return d, nil
+}
+
+// RemoveDomain removes a domain. A tenant's primary domain cannot be removed: another domain
+// must be made primary first. Returns ENOTFOUND if the domain is unknown, EINVALID if it is a
+// primary domain.
+func (db *DB) RemoveDomain(ctx context.Context, domain string) error {
+	d, err := NormalizeDomain(domain)
+	if err != nil {
+		return err
+	}
+	err = db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+		row, err := q.DomainGet(ctx, d)
+		if err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return toodoo.Errorf(toodoo.ENOTFOUND, "No domain %q.", d)
+			}
+			return err
+		}
+		if row.IsPrimary {
+			return toodoo.Invalid("domain", "%q is its tenant's primary domain: make another domain primary first (toodoo domain add NAME OTHER --primary).", d)
+		}
+		if _, err := q.DomainDelete(ctx, d); err != nil {
+			return err
+		}
+		return q.TenantNotify(ctx, strconv.FormatInt(row.TenantID, 10))
+	})
+	return wrapOp(err, "remove domain %q", d)
+}
+
+// sharedTx is SharedTx for provisioning, which also needs the raw transaction for DDL.
+func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(ctx, tx, shareddb.New(tx)); err != nil {
+		return interpret(err)
+	}
+	return interpret(tx.Commit(ctx))
+}
+
+// wrapOp adds the operation to internal errors; errors meant for people pass unchanged.
+func wrapOp(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	if toodoo.ErrorCode(err) != toodoo.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("tenancy: %s: %w", fmt.Sprintf(format, args...), err)
+}

@@ -1,0 +1,149 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/gen/tenantdb"
+)
+
+// Tenant is a tenant as the application sees it: who it is and which schema holds its data.
+type Tenant struct {
+	ID          int64
+	Schema      string // the PostgreSQL schema; validated at creation and always quoted
+	DisplayName string
+	Status      string // StatusActive, StatusSuspended or StatusDeleted
+}
+
+// Tenant statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+	StatusDeleted   = "deleted"
+)
+
+type contextKey int
+
+const (
+	tenantKey contextKey = iota
+	inTxKey
+)
+
+// WithTenant returns a context that carries t (set by the web layer once the host is resolved).
+func WithTenant(ctx context.Context, t Tenant) context.Context {
+	return context.WithValue(ctx, tenantKey, t)
+}
+
+// FromContext returns the tenant carried by ctx, if any.
+func FromContext(ctx context.Context) (Tenant, bool) {
+	t, ok := ctx.Value(tenantKey).(Tenant)
+	return t, ok
+}
+
+// ErrNestedScope is returned when InTx is called from inside another InTx callback: a second
+// transaction would not see the first one's writes and could deadlock against it.
+var ErrNestedScope = errors.New("tenancy: InTx called inside another tenant transaction")
+
+// InTx runs fn in a transaction whose search_path is exactly t's schema (SET LOCAL, so it ends
+// with the transaction and never leaks to the next user of the pooled connection). It commits if
+// fn returns nil and rolls back if fn returns an error, panics, or ctx is cancelled. fn must not
+// keep q after it returns. Errors from the database come back translated (see interpret).
+func (db *DB) InTx(ctx context.Context, t Tenant, fn func(ctx context.Context, q *tenantdb.Queries) error) error {
+	return db.inTx(ctx, t, pgx.TxOptions{}, fn)
+}
+
+// InReadTx is InTx in a READ ONLY transaction, for pages that only read.
+func (db *DB) InReadTx(ctx context.Context, t Tenant, fn func(ctx context.Context, q *tenantdb.Queries) error) error {
+	return db.inTx(ctx, t, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
+}
+
+// InTxV is InTx for work that returns a value (methods cannot have type parameters).
+func InTxV[T any](ctx context.Context, db *DB, t Tenant, fn func(ctx context.Context, q *tenantdb.Queries) (T, error)) (T, error) {
+	var v T
+	err := db.InTx(ctx, t, func(ctx context.Context, q *tenantdb.Queries) (err error) {
+		v, err = fn(ctx, q)
+		return err
+	})
+	return v, err
+}
+
+// InReadTxV is InReadTx for work that returns a value.
+func InReadTxV[T any](ctx context.Context, db *DB, t Tenant, fn func(ctx context.Context, q *tenantdb.Queries) (T, error)) (T, error) {
+	var v T
+	err := db.InReadTx(ctx, t, func(ctx context.Context, q *tenantdb.Queries) (err error) {
+		v, err = fn(ctx, q)
+		return err
+	})
+	return v, err
+}
+
+func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, q *tenantdb.Queries) error) (err error) {
+	if ctx.Value(inTxKey) != nil {
+		return ErrNestedScope
+	}
+	if t.Schema == "" || t.ID == 0 {
+		return fmt.Errorf("tenancy: InTx without a tenant")
+	}
+	tx, err := db.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
+	}
+	// Rollback is a no-op after Commit; it must run even when ctx is already cancelled.
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := setSearchPath(ctx, tx, t.Schema); err != nil {
+		return err
+	}
+	if err := fn(context.WithValue(ctx, inTxKey, true), tenantdb.New(tx)); err != nil {
+		return interpret(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))
+	}
+	return nil
+}
+
+// setSearchPath sets the transaction's search_path to exactly one quoted schema. set_config with
+// is_local = true is SET LOCAL that takes a bind parameter: no SQL is built from the name.
+func setSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
+	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("tenancy: set search_path (%s): %w", schema, err)
+	}
+	return nil
+}
+
+// SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
+// queries name public.x). It commits if fn returns nil and rolls back otherwise.
+func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, q *shareddb.Queries) error) (err error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(ctx, shareddb.New(tx)); err != nil {
+		return interpret(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("tenancy: commit: %w", interpret(err))
+	}
+	return nil
+}
