@@ -8,15 +8,29 @@ set -euo pipefail
 image="${1:?usage: build-image.sh IMAGE}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
-if docker image inspect "$image" >/dev/null 2>&1; then
-	echo "pg-image: $image is present"
-	exit 0
-fi
-if timeout 60 docker pull "$image" >/dev/null 2>&1; then
+# The recipe's hash is stored as a label, so an image built offline from an older recipe is
+# rebuilt; an image that did not come from this script (a pulled official one) is kept.
+recipe="$(cat "$here/build-image.sh" "$here/docker-entrypoint.sh" | sha256sum | cut -c1-16)"
+old_id=""
+if labels="$(docker image inspect -f '{{json .Config.Labels}}' "$image" 2>/dev/null)"; then
+	case "$labels" in
+	*"\"org.toodoo.pg-image.recipe\":\"$recipe\""*) ours=current ;;
+	*Toodoo*) ours=stale ;;
+	*) ours=no ;;
+	esac
+	if [ "$ours" != stale ]; then
+		echo "pg-image: $image is present"
+		exit 0
+	fi
+	old_id="$(docker image inspect -f '{{.Id}}' "$image")"
+	echo "pg-image: $image was built from an older recipe; rebuilding"
+elif timeout 60 docker pull "$image" >/dev/null 2>&1; then
 	echo "pg-image: pulled $image"
 	exit 0
+else
+	echo "pg-image: $image cannot be pulled"
 fi
-echo "pg-image: $image cannot be pulled; building it offline from Debian packages (about a minute)"
+echo "pg-image: building $image offline from Debian packages (about a minute)"
 
 if ! command -v mmdebstrap >/dev/null; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
@@ -43,8 +57,12 @@ docker import \
 	--change 'WORKDIR /var/lib/postgresql' \
 	--change 'VOLUME /var/lib/postgresql/data' \
 	--change 'EXPOSE 5432' \
+	--change "LABEL org.toodoo.pg-image.recipe=$recipe" \
 	--change 'LABEL org.opencontainers.image.description="PostgreSQL 15 on Debian bookworm, built offline by Toodoo (deploy/postgres)"' \
 	--change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
 	--change 'CMD ["postgres"]' \
 	"$work/rootfs.tar" "$image" >/dev/null
 echo "pg-image: built $image offline ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
+if [ -n "$old_id" ]; then
+	docker image rm "$old_id" >/dev/null 2>&1 || true # still used by a container: leave it
+fi
