@@ -162,6 +162,19 @@ func (q *Queries) MembershipLockTenant(ctx context.Context, tenantID int64) erro
 	return err
 }
 
+const membershipLockTenantStatus = `-- name: MembershipLockTenantStatus :one
+SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE
+`
+
+// MembershipLockTenantStatus is MembershipLockTenant that also says whether the workspace
+// exists and its status (no row: no such tenant).
+func (q *Queries) MembershipLockTenantStatus(ctx context.Context, tenantID int64) (string, error) {
+	row := q.db.QueryRow(ctx, membershipLockTenantStatus, tenantID)
+	var status string
+	err := row.Scan(&status)
+	return status, err
+}
+
 const membershipUpsert = `-- name: MembershipUpsert :one
 
 INSERT INTO public.memberships (user_id, tenant_id, role)

@@ -11,10 +11,12 @@ import (
 )
 
 const aPITokenAuthenticate = `-- name: APITokenAuthenticate :one
-SELECT k.id, k.user_id, u.email, u.is_superuser
+SELECT k.id, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
 FROM public.api_tokens k
 JOIN public.users u ON u.id = k.user_id
 WHERE k.token_hash = $1 AND k.tenant_id = $2 AND k.revoked_at IS NULL
+  AND (u.is_superuser OR EXISTS (
+        SELECT 1 FROM public.memberships m WHERE m.user_id = u.id AND m.tenant_id = k.tenant_id))
 `
 
 type APITokenAuthenticateParams struct {
@@ -23,13 +25,17 @@ type APITokenAuthenticateParams struct {
 }
 
 type APITokenAuthenticateRow struct {
-	ID          int64  `json:"id"`
-	UserID      int64  `json:"user_id"`
-	Email       string `json:"email"`
-	IsSuperuser bool   `json:"is_superuser"`
+	ID           int64     `json:"id"`
+	UserID       int64     `json:"user_id"`
+	Email        string    `json:"email"`
+	IsSuperuser  bool      `json:"is_superuser"`
+	SessionEpoch int32     `json:"session_epoch"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
-// APITokenAuthenticate finds the live token with this hash on this tenant, with its user.
+// APITokenAuthenticate finds the live token with this hash on this tenant, with its user, as
+// long as the user may still enter the workspace (a member, or a superuser): removing someone
+// from a workspace silences their tokens there too.
 func (q *Queries) APITokenAuthenticate(ctx context.Context, arg APITokenAuthenticateParams) (APITokenAuthenticateRow, error) {
 	row := q.db.QueryRow(ctx, aPITokenAuthenticate, arg.TokenHash, arg.TenantID)
 	var i APITokenAuthenticateRow
@@ -38,6 +44,8 @@ func (q *Queries) APITokenAuthenticate(ctx context.Context, arg APITokenAuthenti
 		&i.UserID,
 		&i.Email,
 		&i.IsSuperuser,
+		&i.SessionEpoch,
+		&i.CreatedAt,
 	)
 	return i, err
 }
@@ -169,9 +177,14 @@ func (q *Queries) APITokenTouch(ctx context.Context, id int64) error {
 const invitationConsume = `-- name: InvitationConsume :one
 UPDATE public.invitations
 SET used_at = now()
-WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
 RETURNING tenant_id, email, role
 `
+
+type InvitationConsumeParams struct {
+	TokenHash []byte `json:"token_hash"`
+	TenantID  int64  `json:"tenant_id"`
+}
 
 type InvitationConsumeRow struct {
 	TenantID int64  `json:"tenant_id"`
@@ -179,8 +192,9 @@ type InvitationConsumeRow struct {
 	Role     string `json:"role"`
 }
 
-func (q *Queries) InvitationConsume(ctx context.Context, tokenHash []byte) (InvitationConsumeRow, error) {
-	row := q.db.QueryRow(ctx, invitationConsume, tokenHash)
+// InvitationConsume spends an invitation once, on the tenant it was issued for, before it expires.
+func (q *Queries) InvitationConsume(ctx context.Context, arg InvitationConsumeParams) (InvitationConsumeRow, error) {
+	row := q.db.QueryRow(ctx, invitationConsume, arg.TokenHash, arg.TenantID)
 	var i InvitationConsumeRow
 	err := row.Scan(&i.TenantID, &i.Email, &i.Role)
 	return i, err
@@ -189,11 +203,17 @@ func (q *Queries) InvitationConsume(ctx context.Context, tokenHash []byte) (Invi
 const invitationGet = `-- name: InvitationGet :one
 SELECT token_hash, tenant_id, email, role, invited_by, expires_at, used_at, created_at
 FROM public.invitations
-WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
 `
 
-func (q *Queries) InvitationGet(ctx context.Context, tokenHash []byte) (Invitation, error) {
-	row := q.db.QueryRow(ctx, invitationGet, tokenHash)
+type InvitationGetParams struct {
+	TokenHash []byte `json:"token_hash"`
+	TenantID  int64  `json:"tenant_id"`
+}
+
+// InvitationGet finds a live invitation to this tenant (for the page that accepts it).
+func (q *Queries) InvitationGet(ctx context.Context, arg InvitationGetParams) (Invitation, error) {
+	row := q.db.QueryRow(ctx, invitationGet, arg.TokenHash, arg.TenantID)
 	var i Invitation
 	err := row.Scan(
 		&i.TokenHash,

@@ -110,6 +110,26 @@ func (q *Queries) UserList(ctx context.Context) ([]User, error) {
 	return items, nil
 }
 
+const userRehashPassword = `-- name: UserRehashPassword :exec
+UPDATE public.users
+SET password_hash = $1
+WHERE id = $2 AND password_hash = $3
+`
+
+type UserRehashPasswordParams struct {
+	NewHash string `json:"new_hash"`
+	ID      int64  `json:"id"`
+	OldHash string `json:"old_hash"`
+}
+
+// UserRehashPassword stores a fresh hash of the same password (made with newer argon2
+// parameters at login); unlike UserSetPassword it keeps the sessions, and it does nothing if
+// the password changed meanwhile.
+func (q *Queries) UserRehashPassword(ctx context.Context, arg UserRehashPasswordParams) error {
+	_, err := q.db.Exec(ctx, userRehashPassword, arg.NewHash, arg.ID, arg.OldHash)
+	return err
+}
+
 const userSetPassword = `-- name: UserSetPassword :one
 UPDATE public.users
 SET password_hash = $1, session_epoch = session_epoch + 1

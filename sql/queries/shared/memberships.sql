@@ -34,6 +34,11 @@ WHERE tenant_id = @tenant_id AND role = 'owner';
 -- name: MembershipLockTenant :exec
 SELECT 1 FROM public.tenants WHERE id = @tenant_id FOR UPDATE;
 
+-- MembershipLockTenantStatus is MembershipLockTenant that also says whether the workspace
+-- exists and its status (no row: no such tenant).
+-- name: MembershipLockTenantStatus :one
+SELECT status FROM public.tenants WHERE id = @tenant_id FOR UPDATE;
+
 -- MembershipListByUser lists the workspaces a user may enter, with their primary domain.
 -- name: MembershipListByUser :many
 SELECT t.id, t.schema_name, t.display_name, t.status, m.role, coalesce(d.domain, '')::text AS primary_domain

@@ -19,15 +19,17 @@ WHERE expires_at < now() - interval '1 day';
 INSERT INTO public.invitations (token_hash, tenant_id, email, role, invited_by, expires_at)
 VALUES (@token_hash, @tenant_id, @email, @role, @invited_by, @expires_at);
 
+-- InvitationGet finds a live invitation to this tenant (for the page that accepts it).
 -- name: InvitationGet :one
 SELECT token_hash, tenant_id, email, role, invited_by, expires_at, used_at, created_at
 FROM public.invitations
-WHERE token_hash = @token_hash AND used_at IS NULL AND expires_at > now();
+WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now();
 
+-- InvitationConsume spends an invitation once, on the tenant it was issued for, before it expires.
 -- name: InvitationConsume :one
 UPDATE public.invitations
 SET used_at = now()
-WHERE token_hash = @token_hash AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
 RETURNING tenant_id, email, role;
 
 -- name: APITokenInsert :one
@@ -35,12 +37,16 @@ INSERT INTO public.api_tokens (tenant_id, user_id, name, token_hash)
 VALUES (@tenant_id, @user_id, @name, @token_hash)
 RETURNING id, tenant_id, user_id, name, created_at, last_used_at, revoked_at;
 
--- APITokenAuthenticate finds the live token with this hash on this tenant, with its user.
+-- APITokenAuthenticate finds the live token with this hash on this tenant, with its user, as
+-- long as the user may still enter the workspace (a member, or a superuser): removing someone
+-- from a workspace silences their tokens there too.
 -- name: APITokenAuthenticate :one
-SELECT k.id, k.user_id, u.email, u.is_superuser
+SELECT k.id, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
 FROM public.api_tokens k
 JOIN public.users u ON u.id = k.user_id
-WHERE k.token_hash = @token_hash AND k.tenant_id = @tenant_id AND k.revoked_at IS NULL;
+WHERE k.token_hash = @token_hash AND k.tenant_id = @tenant_id AND k.revoked_at IS NULL
+  AND (u.is_superuser OR EXISTS (
+        SELECT 1 FROM public.memberships m WHERE m.user_id = u.id AND m.tenant_id = k.tenant_id));
 
 -- name: APITokenTouch :exec
 UPDATE public.api_tokens

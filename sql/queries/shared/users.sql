@@ -32,3 +32,11 @@ WHERE id = @id;
 SELECT id, email, password_hash, is_superuser, session_epoch, created_at
 FROM public.users
 ORDER BY lower(email);
+
+-- UserRehashPassword stores a fresh hash of the same password (made with newer argon2
+-- parameters at login); unlike UserSetPassword it keeps the sessions, and it does nothing if
+-- the password changed meanwhile.
+-- name: UserRehashPassword :exec
+UPDATE public.users
+SET password_hash = @new_hash
+WHERE id = @id AND password_hash = @old_hash;

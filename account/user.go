@@ -1,0 +1,197 @@
+// Package account holds the logic for people, in the shared schema: users and their passwords,
+// memberships in workspaces, one-time login tokens, invitations and API tokens.
+//
+// Users are shared by all tenants; a membership grants entry to one workspace. Every secret
+// handed out (login token, invitation link, API token) is 32 random bytes of which only the
+// SHA-256 is stored, and each is bound to the tenant it was issued for, so it is worthless on any
+// other host. Passwords are hashed with argon2id and never logged.
+//
+// Functions that must run inside someone else's transaction (sign-up runs inside tenancy.Create's
+// Then callback) take a *shareddb.Queries and end in Tx; the others open their own transaction.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// MaxEmailBytes is the longest address SMTP can carry (RFC 5321's path limit less the brackets).
+const MaxEmailBytes = 254
+
+// Service is the account logic over one database.
+type Service struct {
+	db *tenancy.DB
+
+	// Params are the argon2id costs for new hashes; hashes made with other costs still verify
+	// and are replaced at the next successful login.
+	Params Params
+
+	dummyOnce sync.Once
+	dummy     string // a hash to compare against for unknown emails, so they cost the same time
+}
+
+// New returns the account service over db, with DefaultParams.
+func New(db *tenancy.DB) *Service {
+	return &Service{db: db, Params: DefaultParams}
+}
+
+// User is a person who can sign in. The password hash never leaves this package.
+type User struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	IsSuperuser  bool      `json:"is_superuser"`
+	SessionEpoch int32     `json:"-"` // sessions issued under an older epoch are void
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func userFromRow(r shareddb.User) User {
+	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, SessionEpoch: r.SessionEpoch, CreatedAt: r.CreatedAt}
+}
+
+// NormalizeEmail trims an address and checks its shape loosely (something@something, at most
+// 254 bytes, no spaces or control characters). Case is kept as typed; uniqueness ignores it.
+func NormalizeEmail(email string) (string, error) {
+	e := strings.TrimSpace(email)
+	at := strings.LastIndexByte(e, '@')
+	switch {
+	case e == "":
+		return "", toodoo.Invalid("email", "The email address is required.")
+	case len(e) > MaxEmailBytes:
+		return "", toodoo.Invalid("email", "The email address is too long: at most %d characters.", MaxEmailBytes)
+	case at <= 0 || at == len(e)-1:
+		return "", toodoo.Invalid("email", "%q is not an email address.", e)
+	case strings.IndexFunc(e, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return "", toodoo.Invalid("email", "An email address cannot contain spaces or control characters.")
+	}
+	return e, nil
+}
+
+// errDuplicateEmail is the one message for a taken address, whatever its case.
+var errDuplicateEmail = toodoo.Errorf(toodoo.ECONFLICT, "A user with this email exists already.")
+
+// CreateUser creates a user. Returns EINVALID for a bad email or password, ECONFLICT "A user
+// with this email exists already." when the address is taken in any letter case.
+func (s *Service) CreateUser(ctx context.Context, email, password string, superuser bool) (User, error) {
+	return s.CreateUserTx(ctx, s.db.Shared(), email, password, superuser)
+}
+
+// CreateUserTx is CreateUser inside the caller's transaction (sign-up, in tenancy.Create's Then).
+func (s *Service) CreateUserTx(ctx context.Context, q *shareddb.Queries, email, password string, superuser bool) (User, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := s.Params.Hash(password)
+	if err != nil {
+		return User{}, err
+	}
+	row, err := q.UserInsert(ctx, shareddb.UserInsertParams{Email: email, PasswordHash: hash, IsSuperuser: superuser})
+	if err != nil {
+		if tenancy.IsUniqueViolation(err, "") {
+			return User{}, errDuplicateEmail
+		}
+		return User{}, fmt.Errorf("account: create user: %w", err)
+	}
+	return userFromRow(row), nil
+}
+
+// SetPassword replaces a user's password and bumps the session epoch, which ends every session
+// issued before (the caller re-issues the current one with the returned epoch). Returns EINVALID
+// for a password that breaks the rules, ENOTFOUND for an unknown user.
+func (s *Service) SetPassword(ctx context.Context, userID int64, password string) (User, error) {
+	if err := ValidatePassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := s.Params.Hash(password)
+	if err != nil {
+		return User{}, err
+	}
+	row, err := s.db.Shared().UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
+	if err != nil {
+		return User{}, notFound(err, "No such user.", "account: set password")
+	}
+	return userFromRow(row), nil
+}
+
+// errWrongPassword is the one answer for an unknown email and a wrong password alike.
+var errWrongPassword = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Wrong email or password.")
+
+// Authenticate checks an email and password. Returns EUNAUTHORIZED "Wrong email or password."
+// for an unknown email and for a wrong password alike, after the same amount of hashing. A
+// hash made with outdated parameters is replaced on success (without bumping the epoch).
+func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
+	if len(password) > MaxPasswordBytes {
+		return User{}, errWrongPassword
+	}
+	row, err := s.db.Shared().UserGetByEmail(ctx, strings.TrimSpace(email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, _ = VerifyPassword(password, s.dummyHash())
+		return User{}, errWrongPassword
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("account: authenticate: %w", err)
+	}
+	ok, err := VerifyPassword(password, row.PasswordHash)
+	if err != nil {
+		return User{}, fmt.Errorf("account: authenticate user %d: %w", row.ID, err)
+	}
+	if !ok {
+		return User{}, errWrongPassword
+	}
+	if s.Params.NeedsRehash(row.PasswordHash) {
+		// Best effort: the login succeeds even if the new hash cannot be stored.
+		if hash, err := s.Params.Hash(password); err == nil {
+			_ = s.db.Shared().UserRehashPassword(ctx, shareddb.UserRehashPasswordParams{ID: row.ID, NewHash: hash, OldHash: row.PasswordHash})
+		}
+	}
+	return userFromRow(row), nil
+}
+
+// dummyHash is a valid hash under the current parameters, made once.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = s.Params.Hash("toodoo-dummy-password")
+	})
+	return s.dummy
+}
+
+// GetUser returns a user by id. Returns ENOTFOUND if there is none.
+func (s *Service) GetUser(ctx context.Context, id int64) (User, error) {
+	row, err := s.db.Shared().UserGetByID(ctx, id)
+	if err != nil {
+		return User{}, notFound(err, "No such user.", "account: get user")
+	}
+	return userFromRow(row), nil
+}
+
+// GetUserByEmail returns a user by email, in any letter case. Returns ENOTFOUND "No user with
+// email X." if there is none.
+func (s *Service) GetUserByEmail(ctx context.Context, email string) (User, error) {
+	email = strings.TrimSpace(email)
+	row, err := s.db.Shared().UserGetByEmail(ctx, email)
+	if err != nil {
+		return User{}, notFound(err, fmt.Sprintf("No user with email %s.", email), "account: get user by email")
+	}
+	return userFromRow(row), nil
+}
+
+// notFound turns "no rows" into ENOTFOUND with msg, and wraps anything else with op.
+func notFound(err error, msg, op string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return toodoo.Errorf(toodoo.ENOTFOUND, "%s", msg)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
