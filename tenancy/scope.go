@@ -88,6 +88,13 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 	if t.Schema == "" || t.ID == 0 {
 		return fmt.Errorf("tenancy: InTx without a tenant")
 	}
+	// BEGIN and SET LOCAL travel together in one simple-protocol message: one round trip fewer
+	// per request than a separate set_config call. The name is a quoted identifier, never SQL.
+	begin := "BEGIN"
+	if opts.AccessMode == pgx.ReadOnly {
+		begin = "BEGIN READ ONLY"
+	}
+	opts.BeginQuery = begin + "; SET LOCAL search_path TO " + pgx.Identifier{t.Schema}.Sanitize()
 	tx, err := db.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
@@ -102,23 +109,11 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := setSearchPath(ctx, tx, t.Schema); err != nil {
-		return err
-	}
 	if err := fn(context.WithValue(ctx, inTxKey, true), tenantdb.New(tx)); err != nil {
 		return interpret(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))
-	}
-	return nil
-}
-
-// setSearchPath sets the transaction's search_path to exactly one quoted schema. set_config with
-// is_local = true is SET LOCAL that takes a bind parameter: no SQL is built from the name.
-func setSearchPath(ctx context.Context, tx pgx.Tx, schema string) error {
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{schema}.Sanitize()); err != nil {
-		return fmt.Errorf("tenancy: set search_path (%s): %w", schema, err)
 	}
 	return nil
 }
