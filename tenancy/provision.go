@@ -25,6 +25,10 @@ type CreateParams struct {
 	DisplayName string // defaults to Name
 	Domain      string // the primary domain, validated by NormalizeDomain
 
+	// Cold, if set, builds the schema from the template DDL even when a spare schema is ready
+	// (benchmarks and tests of the cold path).
+	Cold bool
+
 	// Then, if set, runs inside the creating transaction after the tenant exists (sign-up uses it
 	// to create the owner), so that its failure undoes the tenant too.
 	Then func(ctx context.Context, q *shareddb.Queries, t Tenant) error
@@ -35,7 +39,9 @@ type CreateParams struct {
 // the schema's state in the migrator's ledger. Afterwards either all of it exists or none of it.
 //
 // It does not inspect anything (Atlas's inspection scans the whole catalog, which would make
-// creation slower as tenants multiply): the DDL is rendered once per process.
+// creation slower as tenants multiply): the DDL is rendered once per process. When a spare
+// schema at the template's hash is ready (see FillSpares) it is renamed instead, which is
+// faster still; the result is the same.
 //
 // Returns EINVALID for a bad name or domain, ECONFLICT if the name, schema or domain is taken.
 func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreateParams) (Tenant, error) {
@@ -63,12 +69,7 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 		}
 		t = Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}
 
-		// One round trip: the schema, the scoped search_path and the whole template. Sent with
-		// the simple protocol (no arguments), which allows several statements.
-		ident := pgx.Identifier{p.Name}.Sanitize()
-		script := "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" +
-			schemadef.Script(def.TenantDDL()) + "SET LOCAL search_path TO '';\n"
-		if _, err := tx.Exec(ctx, script, pgx.QueryExecModeSimpleProtocol); err != nil {
+		if err := createSchema(ctx, tx, q, def, p.Name, !p.Cold); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
 				return toodoo.Errorf(toodoo.ECONFLICT, "A schema named %q exists already in the database.", p.Name)
@@ -323,4 +324,16 @@ func wrapOp(err error, format string, args ...any) error {
 		return err
 	}
 	return fmt.Errorf("tenancy: %s: %w", fmt.Sprintf(format, args...), err)
+}
+
+// createSchema makes the tenant's schema inside tx: from a spare if allowed and one is ready,
+// else from the template DDL.
+func createSchema(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *schemadef.Definition, name string, useSpare bool) error {
+	if useSpare {
+		if ok, err := takeSpare(ctx, tx, q, def, name); ok || err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, createScript(def, name), pgx.QueryExecModeSimpleProtocol)
+	return err
 }
