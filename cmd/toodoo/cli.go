@@ -20,6 +20,11 @@ type env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+
+	// PasswordPrompt, if set, reads a password from the person at the terminal without echo
+	// (tests set it to play that person). Nil: prompt on the terminal when Stdin is one, and
+	// refuse otherwise (see readPassword).
+	PasswordPrompt func(prompt string) (string, error)
 }
 
 // command is one subcommand; run returns an error, and usageError marks bad usage (exit 2).
@@ -102,7 +107,9 @@ func printUsage(w io.Writer) {
 func newFlagSet(e *env, name, usage string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
-	dbURL := fs.String("database-url", e.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+	dbURL := new(string)
+	*dbURL = e.Getenv("DATABASE_URL")
+	fs.Var(secretFlag{dbURL}, "database-url", "PostgreSQL `URL` (default $DATABASE_URL)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: toodoo %s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
@@ -110,17 +117,34 @@ func newFlagSet(e *env, name, usage string) (*flag.FlagSet, *string) {
 	return fs, dbURL
 }
 
+// secretFlag is a string flag whose value --help never prints: a database URL carries a password.
+type secretFlag struct{ s *string }
+
+func (f secretFlag) String() string { return "" }
+
+func (f secretFlag) Set(v string) error {
+	*f.s = v
+	return nil
+}
+
 // parseFlags parses args with fs, allowing flags after positional arguments
 // ("tenant create acme --domain acme.example.com"), and returns the positional arguments.
 // A parse error is a usage error; --help returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package prints the error and the whole usage on a bad flag; we want one line
+	// (printed by exitCode), and the usage only when asked for.
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				fs.Usage()
 				return nil, err
 			}
-			return nil, usagef("%s", err)
+			return nil, usagef("%s: %s (see --help)", fs.Name(), err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -142,6 +166,37 @@ func openDB(ctx context.Context, url string) (*tenancy.DB, error) {
 	return tenancy.Open(ctx, url)
 }
 
+// withDB opens the database, runs fn and closes the database again.
+func withDB(ctx context.Context, url string, fn func(db *tenancy.DB) error) error {
+	db, err := openDB(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
+// parseArgs parses args with fs and checks that exactly the named positional arguments were
+// given ("tenant create NAME"); any other count is bad usage.
+func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != len(names) {
+		want := strings.Join(names, " ")
+		switch {
+		case len(pos) < len(names):
+			return nil, usagef("%s: missing %s (see --help)", fs.Name(), strings.Join(names[len(pos):], " "))
+		case len(names) == 0:
+			return nil, usagef("%s: unexpected argument %q (see --help)", fs.Name(), pos[0])
+		default:
+			return nil, usagef("%s: expected %s, got %d arguments (see --help)", fs.Name(), want, len(pos))
+		}
+	}
+	return pos, nil
+}
+
 // subcommand dispatches "toodoo NOUN VERB ..." to the verb's function.
 func subcommand(ctx context.Context, noun string, args []string, e *env, verbs map[string]func(context.Context, []string, *env) error) error {
 	names := make([]string, 0, len(verbs))
@@ -149,11 +204,11 @@ func subcommand(ctx context.Context, noun string, args []string, e *env, verbs m
 		names = append(names, v)
 	}
 	sort.Strings(names)
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		return usagef("%s: missing subcommand (one of: %s)", noun, strings.Join(names, ", "))
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(e.Stderr, "Usage: toodoo %s {%s} [ARGS] (each has --help)\n", noun, strings.Join(names, "|"))
-		if len(args) == 0 {
-			return usagef("%s: missing subcommand", noun)
-		}
 		return flag.ErrHelp
 	}
 	fn, ok := verbs[args[0]]
