@@ -7,6 +7,7 @@ package shareddb
 
 import (
 	"context"
+	"time"
 )
 
 const ledgerDelete = `-- name: LedgerDelete :exec
@@ -17,6 +18,62 @@ WHERE schema_name = $1
 func (q *Queries) LedgerDelete(ctx context.Context, schemaName string) error {
 	_, err := q.db.Exec(ctx, ledgerDelete, schemaName)
 	return err
+}
+
+const ledgerFleet = `-- name: LedgerFleet :many
+SELECT s.schema_name, s.tenant_status,
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+FROM (
+    SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
+    UNION ALL
+    SELECT t.schema_name, t.status, 1 FROM public.tenants t WHERE t.status <> 'deleted'
+) s
+LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
+ORDER BY s.ord, s.schema_name
+`
+
+type LedgerFleetRow struct {
+	SchemaName    string     `json:"schema_name"`
+	TenantStatus  string     `json:"tenant_status"`
+	AppliedHash   *string    `json:"applied_hash"`
+	Fingerprint   *string    `json:"fingerprint"`
+	AppliedAt     *time.Time `json:"applied_at"`
+	LastError     *string    `json:"last_error"`
+	LastErrorAt   *time.Time `json:"last_error_at"`
+	AttemptedHash *string    `json:"attempted_hash"`
+}
+
+// LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
+// tenant that is not deleted, each with its ledger row if it has one. It is the one query behind
+// `toodoo migrate status` and behind a run's decision of what is due, so a run that finds nothing
+// to do costs this query and nothing else.
+func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
+	rows, err := q.db.Query(ctx, ledgerFleet)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerFleetRow{}
+	for rows.Next() {
+		var i LedgerFleetRow
+		if err := rows.Scan(
+			&i.SchemaName,
+			&i.TenantStatus,
+			&i.AppliedHash,
+			&i.Fingerprint,
+			&i.AppliedAt,
+			&i.LastError,
+			&i.LastErrorAt,
+			&i.AttemptedHash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const ledgerRecordApplied = `-- name: LedgerRecordApplied :exec
@@ -43,5 +100,56 @@ type LedgerRecordAppliedParams struct {
 // LedgerRecordApplied records that schema_name now has the desired state named applied_hash.
 func (q *Queries) LedgerRecordApplied(ctx context.Context, arg LedgerRecordAppliedParams) error {
 	_, err := q.db.Exec(ctx, ledgerRecordApplied, arg.SchemaName, arg.AppliedHash, arg.Fingerprint)
+	return err
+}
+
+const ledgerRecordAppliedMany = `-- name: LedgerRecordAppliedMany :exec
+INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
+SELECT n.name, $1::text, $2::text, now(), NULL, NULL, $1::text
+FROM unnest($3::text[]) AS n(name)
+ON CONFLICT (schema_name) DO UPDATE
+SET applied_hash = excluded.applied_hash,
+    fingerprint = excluded.fingerprint,
+    applied_at = excluded.applied_at,
+    last_error = NULL,
+    last_error_at = NULL,
+    attempted_hash = excluded.attempted_hash
+`
+
+type LedgerRecordAppliedManyParams struct {
+	AppliedHash string   `json:"applied_hash"`
+	Fingerprint *string  `json:"fingerprint"`
+	SchemaNames []string `json:"schema_names"`
+}
+
+// LedgerRecordAppliedMany is LedgerRecordApplied for schemas found already in the desired state
+// (no statement was needed), all with the same catalog fingerprint: one statement for a group.
+func (q *Queries) LedgerRecordAppliedMany(ctx context.Context, arg LedgerRecordAppliedManyParams) error {
+	_, err := q.db.Exec(ctx, ledgerRecordAppliedMany, arg.AppliedHash, arg.Fingerprint, arg.SchemaNames)
+	return err
+}
+
+const ledgerRecordError = `-- name: LedgerRecordError :exec
+INSERT INTO public.schema_ledger (schema_name, last_error, last_error_at, attempted_hash)
+SELECT n.name, $1::text, now(), $2::text
+FROM unnest($3::text[]) AS n(name)
+WHERE n.name = 'public' OR EXISTS (SELECT 1 FROM public.tenants t WHERE t.schema_name = n.name)
+ON CONFLICT (schema_name) DO UPDATE
+SET last_error = excluded.last_error,
+    last_error_at = excluded.last_error_at,
+    attempted_hash = excluded.attempted_hash
+`
+
+type LedgerRecordErrorParams struct {
+	LastError     string   `json:"last_error"`
+	AttemptedHash string   `json:"attempted_hash"`
+	SchemaNames   []string `json:"schema_names"`
+}
+
+// LedgerRecordError records that applying the state attempted_hash to the named schemas failed
+// (applied_hash, the last state that succeeded, stays). Schemas whose tenant is gone in the
+// meantime are skipped, so that a tenant deleted during a run leaves no ledger row behind.
+func (q *Queries) LedgerRecordError(ctx context.Context, arg LedgerRecordErrorParams) error {
+	_, err := q.db.Exec(ctx, ledgerRecordError, arg.LastError, arg.AttemptedHash, arg.SchemaNames)
 	return err
 }

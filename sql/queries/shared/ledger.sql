@@ -16,3 +16,45 @@ SET applied_hash = excluded.applied_hash,
 -- name: LedgerDelete :exec
 DELETE FROM public.schema_ledger
 WHERE schema_name = @schema_name;
+
+-- LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
+-- tenant that is not deleted, each with its ledger row if it has one. It is the one query behind
+-- `toodoo migrate status` and behind a run's decision of what is due, so a run that finds nothing
+-- to do costs this query and nothing else.
+-- name: LedgerFleet :many
+SELECT s.schema_name, s.tenant_status,
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+FROM (
+    SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
+    UNION ALL
+    SELECT t.schema_name, t.status, 1 FROM public.tenants t WHERE t.status <> 'deleted'
+) s
+LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
+ORDER BY s.ord, s.schema_name;
+
+-- LedgerRecordAppliedMany is LedgerRecordApplied for schemas found already in the desired state
+-- (no statement was needed), all with the same catalog fingerprint: one statement for a group.
+-- name: LedgerRecordAppliedMany :exec
+INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
+SELECT n.name, @applied_hash::text, sqlc.narg(fingerprint)::text, now(), NULL, NULL, @applied_hash::text
+FROM unnest(@schema_names::text[]) AS n(name)
+ON CONFLICT (schema_name) DO UPDATE
+SET applied_hash = excluded.applied_hash,
+    fingerprint = excluded.fingerprint,
+    applied_at = excluded.applied_at,
+    last_error = NULL,
+    last_error_at = NULL,
+    attempted_hash = excluded.attempted_hash;
+
+-- LedgerRecordError records that applying the state attempted_hash to the named schemas failed
+-- (applied_hash, the last state that succeeded, stays). Schemas whose tenant is gone in the
+-- meantime are skipped, so that a tenant deleted during a run leaves no ledger row behind.
+-- name: LedgerRecordError :exec
+INSERT INTO public.schema_ledger (schema_name, last_error, last_error_at, attempted_hash)
+SELECT n.name, @last_error::text, now(), @attempted_hash::text
+FROM unnest(@schema_names::text[]) AS n(name)
+WHERE n.name = 'public' OR EXISTS (SELECT 1 FROM public.tenants t WHERE t.schema_name = n.name)
+ON CONFLICT (schema_name) DO UPDATE
+SET last_error = excluded.last_error,
+    last_error_at = excluded.last_error_at,
+    attempted_hash = excluded.attempted_hash;

@@ -1,0 +1,94 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/schemadef"
+)
+
+// Schema states in a StatusReport.
+const (
+	StateCurrent = "current" // the ledger records the desired state and no error since
+	StateBehind  = "behind"  // the ledger records an older state, or nothing
+	StateFailed  = "failed"  // the last attempt failed (last_error is set)
+)
+
+// SchemaStatus is one schema's line in the ledger, judged against the desired state.
+type SchemaStatus struct {
+	Schema        string     `json:"schema"`
+	Shared        bool       `json:"shared"`                   // "public"
+	TenantStatus  string     `json:"tenant_status,omitempty"`  // active or suspended
+	State         string     `json:"state"`                    // StateCurrent, StateBehind or StateFailed
+	AppliedHash   *string    `json:"applied_hash"`             // the state last applied
+	AppliedAt     *time.Time `json:"applied_at"`               //
+	AttemptedHash *string    `json:"attempted_hash,omitempty"` // the state last tried
+	LastError     *string    `json:"last_error,omitempty"`     //
+	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`  //
+}
+
+// StatusReport is the ledger of every schema. It says nothing about drift: only Run with
+// Options.Verify looks at the catalogs.
+type StatusReport struct {
+	SharedHash string         `json:"shared_hash"` // the desired state of "public"
+	TenantHash string         `json:"tenant_hash"` // the desired state of every tenant
+	Schemas    []SchemaStatus `json:"schemas"`     // "public" first, then tenants by name
+	Current    int            `json:"current"`
+	Behind     int            `json:"behind"`
+	Failed     int            `json:"failed"`
+}
+
+// Status reads the ledger of "public" and every tenant that is not deleted, in one query, and
+// judges each against def. It takes no lock and changes nothing. On a database the migrator has
+// never run on, "public" is behind and there are no tenants.
+func Status(ctx context.Context, url string, def *schemadef.Definition) (*StatusReport, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: parse database URL: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := shareddb.New(conn).LedgerFleet(ctx)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42P01" { // undefined_table: an empty database
+			return nil, fmt.Errorf("migrate: read the ledger: %w", err)
+		}
+		rows = []shareddb.LedgerFleetRow{{SchemaName: schemadef.SharedSchema}}
+	}
+	rep := &StatusReport{SharedHash: def.SharedHash(), TenantHash: def.TenantHash(), Schemas: make([]SchemaStatus, 0, len(rows))}
+	for _, row := range rows {
+		shared := row.TenantStatus == ""
+		hash := def.TenantHash()
+		if shared {
+			hash = def.SharedHash()
+		}
+		st := SchemaStatus{
+			Schema: row.SchemaName, Shared: shared, TenantStatus: row.TenantStatus,
+			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt,
+			AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
+		}
+		switch {
+		case row.LastError != nil:
+			st.State = StateFailed
+			rep.Failed++
+		case isCurrent(row, hash):
+			st.State = StateCurrent
+			rep.Current++
+		default:
+			st.State = StateBehind
+			rep.Behind++
+		}
+		rep.Schemas = append(rep.Schemas, st)
+	}
+	return rep, nil
+}
