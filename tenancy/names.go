@@ -15,6 +15,9 @@ import (
 // truncated. Names are still quoted everywhere.
 var schemaNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
+// anyCasePattern is schemaNamePattern without the case rule, to tell the two mistakes apart.
+var anyCasePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
+
 // trashPrefix starts the names of schemas being dropped; reserved, so no tenant can take one.
 const trashPrefix = "toodoo_trash_"
 
@@ -34,6 +37,8 @@ func ValidateSchemaName(name string) error {
 		return toodoo.Invalid("name", "The tenant name is required.")
 	case len(name) > 63:
 		return toodoo.Invalid("name", "The tenant name %q is too long: at most 63 characters.", truncate(name, 70))
+	case !anyCasePattern.MatchString(name):
+		return toodoo.Invalid("name", "The tenant name %q is not allowed: use a lowercase letter, then lowercase letters, digits or underscores.", truncate(name, 70))
 	case strings.ToLower(name) != name:
 		return toodoo.Invalid("name", "The tenant name %q must be lowercase (names that differ only in case are not allowed).", truncate(name, 70))
 	case !schemaNamePattern.MatchString(name):
