@@ -1,0 +1,156 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// adminPage is the platform admin: every tenant with its state.
+type adminPage struct {
+	page
+	Tenants    []adminTenant
+	TenantHash string
+	BaseDomain string
+	// The create form, kept when refused.
+	Name, DisplayName, Domain string
+	Errors                    map[string]string
+}
+
+type adminTenant struct {
+	shareddb.TenantListRow
+	Domains     []string
+	SchemaState string // "current", "behind", "unknown" (not in the ledger) or "error"
+	URL         string
+}
+
+func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, p *adminPage) error {
+	ctx := r.Context()
+	type lists struct {
+		tenants []shareddb.TenantListRow
+		domains []shareddb.DomainResolveAllRow
+	}
+	var l lists
+	err := s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) (err error) {
+		if l.tenants, err = q.TenantList(ctx, false); err != nil {
+			return err
+		}
+		l.domains, err = q.DomainResolveAll(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	byTenant := map[int64][]string{}
+	for _, d := range l.domains {
+		byTenant[d.ID] = append(byTenant[d.ID], d.Domain)
+	}
+	hash := s.def.TenantHash()
+	for _, t := range l.tenants {
+		at := adminTenant{TenantListRow: t, Domains: byTenant[t.ID]}
+		switch {
+		case t.LastError != "":
+			at.SchemaState = "error"
+		case t.AppliedHash == "":
+			at.SchemaState = "unknown"
+		case t.AppliedHash == hash:
+			at.SchemaState = "current"
+		default:
+			at.SchemaState = "behind"
+		}
+		if t.PrimaryDomain != "" {
+			at.URL = s.siteURL(r, t.PrimaryDomain) + "/"
+		}
+		p.Tenants = append(p.Tenants, at)
+	}
+	p.Title = "Platform admin"
+	p.TenantHash = hash
+	p.BaseDomain = s.cfg.BaseDomain
+	return s.render(w, r, status, "admin.html", p)
+}
+
+// handleAdminShow lists the tenants with status, domains, member count and schema state.
+func (s *Server) handleAdminShow(w http.ResponseWriter, r *http.Request) error {
+	return s.renderAdmin(w, r, http.StatusOK, &adminPage{})
+}
+
+// handleAdminTenantCreate creates a tenant (without members: add them with `toodoo member add`
+// or sign in as a superuser and use its members page).
+func (s *Server) handleAdminTenantCreate(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := &adminPage{
+		Name:        strings.TrimSpace(r.PostFormValue("name")),
+		DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
+		Domain:      strings.TrimSpace(r.PostFormValue("domain")),
+		Errors:      map[string]string{},
+	}
+	domain := p.Domain
+	if domain == "" && p.Name != "" {
+		domain = strings.ReplaceAll(p.Name, "_", "-") + "." + s.cfg.BaseDomain
+	}
+	t, err := s.db.Create(ctx, s.def, tenancy.CreateParams{Name: p.Name, DisplayName: p.DisplayName, Domain: domain})
+	if err != nil {
+		var te *toodoo.Error
+		if code := toodoo.ErrorCode(err); code == toodoo.EINVALID || code == toodoo.ECONFLICT {
+			field := "name"
+			if errorsAs(err, &te) && te.Field != "" {
+				field = te.Field
+			}
+			p.Errors[field] = toodoo.ErrorMessage(err)
+			return s.renderAdmin(w, r, http.StatusBadRequest, p)
+		}
+		return err
+	}
+	s.logger.InfoContext(ctx, "tenant created by admin", "tenant", t.Schema, "by", userFrom(ctx).ID)
+	flash(r, "ok", "Tenant "+t.Schema+" created.")
+	s.redirect(w, r, "/admin")
+	return nil
+}
+
+func (s *Server) adminSetStatus(w http.ResponseWriter, r *http.Request, status, done string) error {
+	ctx := r.Context()
+	name := mux.Vars(r)["name"]
+	if _, err := s.db.SetStatus(ctx, name, status); err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "tenant status changed by admin", "tenant", name, "status", status, "by", userFrom(ctx).ID)
+	flash(r, "ok", "Tenant "+name+" "+done+".")
+	s.redirect(w, r, "/admin")
+	return nil
+}
+
+// handleAdminTenantSuspend suspends a tenant: its site answers 403 until resumed.
+func (s *Server) handleAdminTenantSuspend(w http.ResponseWriter, r *http.Request) error {
+	return s.adminSetStatus(w, r, tenancy.StatusSuspended, "suspended")
+}
+
+// handleAdminTenantResume makes a suspended tenant active again.
+func (s *Server) handleAdminTenantResume(w http.ResponseWriter, r *http.Request) error {
+	return s.adminSetStatus(w, r, tenancy.StatusActive, "resumed")
+}
+
+// handleAdminTenantDelete deletes a tenant softly: it is marked deleted and its domains are
+// released, but its schema and data stay (dropping them is `toodoo tenant delete --drop`, an
+// operator's decision that a web form should not make).
+func (s *Server) handleAdminTenantDelete(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	name := mux.Vars(r)["name"]
+	if r.PostFormValue("confirm") != name {
+		flash(r, "error", "To delete "+name+", type its name in the confirmation field.")
+		s.redirect(w, r, "/admin")
+		return nil
+	}
+	if err := s.db.Delete(ctx, name, false); err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "tenant deleted by admin", "tenant", name, "by", userFrom(ctx).ID)
+	flash(r, "ok", "Tenant "+name+" deleted (its data is kept).")
+	s.redirect(w, r, "/admin")
+	return nil
+}

@@ -1,0 +1,260 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// user is the signed-in person as this request sees them.
+type user struct {
+	ID          int64
+	Email       string
+	IsSuperuser bool
+	Role        string // in the current workspace: account.RoleOwner, account.RoleMember or ""
+	ViaToken    bool   // authenticated by an API token, not a session
+}
+
+// CanEnter reports whether u may use the current workspace: members and superusers.
+func (u *user) CanEnter() bool { return u != nil && (u.IsSuperuser || u.Role != "") }
+
+// IsOwner reports whether u may manage the current workspace's members.
+func (u *user) IsOwner() bool { return u != nil && (u.IsSuperuser || u.Role == account.RoleOwner) }
+
+func userFrom(ctx context.Context) *user {
+	u, _ := ctx.Value(userKey).(*user)
+	return u
+}
+
+var (
+	errSignInRequired = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Please sign in.")
+	errNotMember      = toodoo.Errorf(toodoo.EFORBIDDEN, "You are not a member of this workspace.")
+	errNotOwner       = toodoo.Errorf(toodoo.EFORBIDDEN, "Only the workspace's owners can do this.")
+	errNotSuperuser   = toodoo.Errorf(toodoo.EFORBIDDEN, "Only platform administrators can do this.")
+	// errWrongLogin is the one answer for an unknown email, a wrong password and a user who is
+	// not a member of this workspace: which of the three is nobody's business.
+	errWrongLogin = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Wrong email or password.")
+)
+
+// authenticate finds who is asking and puts them in the context: on the API a bearer token
+// when one is sent, otherwise the session cookie, which counts only on the host (tenant) it was
+// issued for and only while the user's session epoch is unchanged (a password change ends every
+// other session). Nobody is refused here; the subrouters' require* middlewares do that.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ri := info(ctx)
+		ri.Session = s.loadSession(r)
+		st := siteFrom(ctx)
+		tenantID := st.Tenant.ID // 0 on the public site
+
+		var u *user
+		if secret, ok := bearerToken(r); ok && isAPI(r) {
+			if st.Public {
+				s.writeError(w, r, errPageNotFound)
+				return
+			}
+			au, err := s.accounts.AuthenticateAPIToken(ctx, tenantID, secret)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: account.RoleMember, ViaToken: true}
+		} else if uid, epoch, ok := ri.Session.userFor(tenantID); ok {
+			row, err := tenancy.SharedV(ctx, s.db, func(ctx context.Context, q *shareddb.Queries) (shareddb.UserGetWithRoleRow, error) {
+				return q.UserGetWithRole(ctx, shareddb.UserGetWithRoleParams{ID: uid, TenantID: tenantID})
+			})
+			switch {
+			case toodoo.ErrorCode(err) == toodoo.ENOTFOUND, err == nil && int64(row.SessionEpoch) != epoch:
+				ri.Session.end() // the user is gone or changed their password
+			case err != nil:
+				s.writeError(w, r, err)
+				return
+			default:
+				u = &user{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, Role: row.Role}
+			}
+		}
+		if u != nil {
+			ri.UserID = u.ID
+			ctx = context.WithValue(ctx, userKey, u)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// requireMember lets through members of the current workspace and superusers; anonymous
+// visitors are sent to /login (401 on the API), others refused.
+func (s *Server) requireMember(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := userFrom(r.Context())
+		switch {
+		case u == nil:
+			s.writeError(w, r, errSignInRequired)
+		case !u.CanEnter():
+			s.writeError(w, r, errNotMember)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// requireOwner lets through the workspace's owners and superusers.
+func (s *Server) requireOwner(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := userFrom(r.Context())
+		switch {
+		case u == nil:
+			s.writeError(w, r, errSignInRequired)
+		case !u.IsOwner():
+			s.writeError(w, r, errNotOwner)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// requireSuperuser guards the platform admin.
+func (s *Server) requireSuperuser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := userFrom(r.Context())
+		switch {
+		case u == nil:
+			s.writeError(w, r, errSignInRequired)
+		case !u.IsSuperuser:
+			s.writeError(w, r, errNotSuperuser)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// loginPage is the sign-in form.
+type loginPage struct {
+	page
+	Email string
+	Next  string
+	Error string
+}
+
+// handleLoginShow shows the sign-in form (or goes on if the visitor is signed in already).
+func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if u := userFrom(r.Context()); u != nil && (siteFrom(r.Context()).Public || u.CanEnter()) {
+		s.redirect(w, r, next)
+		return nil
+	}
+	return s.render(w, r, http.StatusOK, "login.html", &loginPage{page: page{Title: "Sign in"}, Next: next})
+}
+
+// handleLoginSubmit signs a user in. Attempts are limited per client address and failures per
+// account (429 with Retry-After). On a workspace's host only its members and superusers get in;
+// anyone else gets the same answer as for a wrong password.
+func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ri := info(ctx)
+	if ok, wait := s.clientLimiter.allow("login:" + ri.ClientIP); !ok {
+		return tooManyAttempts(wait)
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	accountKey := strings.ToLower(email)
+	if ok, wait := s.accountLimiter.check(accountKey); !ok {
+		return tooManyAttempts(wait)
+	}
+	fail := func(err error) error {
+		s.accountLimiter.take(accountKey)
+		return s.render(w, r, http.StatusUnauthorized, "login.html", &loginPage{
+			page: page{Title: "Sign in"}, Email: email, Next: next, Error: toodoo.ErrorMessage(err),
+		})
+	}
+	u, err := s.accounts.Authenticate(ctx, email, password)
+	if err != nil {
+		if toodoo.ErrorCode(err) == toodoo.EUNAUTHORIZED {
+			return fail(errWrongLogin)
+		}
+		return err
+	}
+	st := siteFrom(ctx)
+	if !st.Public && !u.IsSuperuser {
+		if _, err := s.accounts.Membership(ctx, u.ID, st.Tenant.ID); err != nil {
+			if toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
+				return fail(errWrongLogin)
+			}
+			return err
+		}
+	}
+	ri.Session.start(st.Tenant.ID, u.ID, u.SessionEpoch)
+	s.redirect(w, r, next)
+	return nil
+}
+
+// handleLogout ends the session.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
+	st := info(r.Context()).Session
+	st.end()
+	st.setFlash("ok", "You are signed out.")
+	s.redirect(w, r, "/login")
+	return nil
+}
+
+// handleLoginToken signs in with the one-time link that sign-up redirects to. The token is bound
+// to this workspace, expires within minutes and works once.
+func (s *Server) handleLoginToken(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := siteFrom(ctx).Tenant
+	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
+		return tooManyAttempts(wait)
+	}
+	uid, err := s.accounts.ConsumeLoginToken(ctx, t.ID, r.URL.Query().Get("t"))
+	if err == nil {
+		var u account.User
+		if u, err = s.accounts.GetUser(ctx, uid); err == nil {
+			if _, merr := s.accounts.Membership(ctx, uid, t.ID); merr != nil && !u.IsSuperuser {
+				err = merr
+			} else {
+				info(ctx).Session.start(t.ID, u.ID, u.SessionEpoch)
+				info(ctx).Session.setFlash("ok", "Welcome to "+t.DisplayName+"!")
+				s.redirect(w, r, "/")
+				return nil
+			}
+		}
+	}
+	switch toodoo.ErrorCode(err) {
+	case toodoo.EUNAUTHORIZED, toodoo.ENOTFOUND:
+		return s.render(w, r, http.StatusUnauthorized, "login.html", &loginPage{
+			page: page{Title: "Sign in"}, Next: "/", Error: "This sign-in link is invalid, used or expired. Please sign in.",
+		})
+	}
+	return err
+}
+
+// safeNext returns a local path to go to after signing in; anything else becomes "/", so the
+// login form cannot be used to send people to another site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return u.RequestURI()
+}

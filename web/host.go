@@ -1,0 +1,207 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// site is what a request's host leads to: the public site on the base domain, or a tenant.
+type site struct {
+	Public bool
+	Tenant tenancy.Tenant // when !Public
+}
+
+// NormalizeHost is tenancy.NormalizeHost: lowercase, no port, no trailing dot.
+func NormalizeHost(host string) string { return tenancy.NormalizeHost(host) }
+
+// hostCache maps host names to tenants in memory.
+//
+// While the listener on tenancy.HostsChannel is connected ("live"), the map holds every domain
+// of every tenant that is not deleted, and every change is announced with a notification whose
+// payload is the tenant's id; the cache then reloads that tenant's domains. A host that is not in
+// a live map is unknown, without asking the database, so a flood of random host names costs no
+// query at all.
+//
+// While the listener is not connected (at start-up, or after the connection failed), the map
+// might be stale, so lookups go to the database. Unknown hosts are then remembered in a bounded
+// negative cache for a short while, so that repeated requests for a bad host do not each cost a
+// query. Every notification and every reload empties the negative cache.
+type hostCache struct {
+	db     *tenancy.DB
+	logger *slog.Logger
+
+	mu       sync.RWMutex
+	live     bool
+	hosts    map[string]tenancy.Tenant
+	byTenant map[int64][]string
+	negative map[string]time.Time // host -> when the entry expires
+
+	negativeMax int
+	negativeTTL time.Duration
+
+	// ready is closed after the first successful load by the listener (for tests and /readyz).
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+func newHostCache(db *tenancy.DB, logger *slog.Logger) *hostCache {
+	return &hostCache{
+		db:          db,
+		logger:      logger,
+		hosts:       map[string]tenancy.Tenant{},
+		byTenant:    map[int64][]string{},
+		negative:    map[string]time.Time{},
+		negativeMax: 10000,
+		negativeTTL: 10 * time.Second,
+		ready:       make(chan struct{}),
+	}
+}
+
+// errUnknownHost is returned by lookup for a host that leads nowhere.
+var errUnknownHost = toodoo.Errorf(toodoo.ENOTFOUND, "No workspace at this address.")
+
+// lookup returns the tenant behind host (already normalized). Returns errUnknownHost if none.
+func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, error) {
+	c.mu.RLock()
+	t, ok := c.hosts[host]
+	live := c.live
+	expires, negative := c.negative[host]
+	c.mu.RUnlock()
+	switch {
+	case ok && live:
+		return t, nil
+	case live:
+		return tenancy.Tenant{}, errUnknownHost
+	case negative && time.Now().Before(expires):
+		return tenancy.Tenant{}, errUnknownHost
+	}
+
+	row, err := tenancy.SharedV(ctx, c.db, func(ctx context.Context, q *shareddb.Queries) (shareddb.DomainResolveRow, error) {
+		return q.DomainResolve(ctx, host)
+	})
+	if err != nil {
+		if toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
+			c.rememberUnknown(host)
+			return tenancy.Tenant{}, errUnknownHost
+		}
+		return tenancy.Tenant{}, err
+	}
+	return tenancy.Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}, nil
+}
+
+// rememberUnknown adds host to the negative cache, making room first if it is full: expired
+// entries go, and if none has expired the whole cache is dropped (cheaper than an LRU, and a full
+// cache under a flood of random names is worthless anyway).
+func (c *hostCache) rememberUnknown(host string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.negative) >= c.negativeMax {
+		for h, exp := range c.negative {
+			if now.After(exp) {
+				delete(c.negative, h)
+			}
+		}
+		if len(c.negative) >= c.negativeMax {
+			clear(c.negative)
+		}
+	}
+	c.negative[host] = now.Add(c.negativeTTL)
+}
+
+// reload replaces the whole map and makes the cache live (called after every LISTEN).
+func (c *hostCache) reload(ctx context.Context) error {
+	rows, err := c.db.Shared().DomainResolveAll(ctx)
+	if err != nil {
+		return err
+	}
+	hosts := make(map[string]tenancy.Tenant, len(rows))
+	byTenant := map[int64][]string{}
+	for _, r := range rows {
+		hosts[r.Domain] = tenancy.Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
+		byTenant[r.ID] = append(byTenant[r.ID], r.Domain)
+	}
+	c.mu.Lock()
+	c.hosts, c.byTenant, c.live = hosts, byTenant, true
+	clear(c.negative)
+	c.mu.Unlock()
+	c.readyOnce.Do(func() { close(c.ready) })
+	c.logger.Debug("host cache loaded", "hosts", len(hosts))
+	return nil
+}
+
+// refresh reloads the domains of the tenant named by a notification's payload. A payload that
+// is not a tenant id reloads everything.
+func (c *hostCache) refresh(ctx context.Context, payload string) {
+	id, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil {
+		if err := c.reload(ctx); err != nil {
+			c.lost(err)
+		}
+		return
+	}
+	rows, err := c.db.Shared().DomainResolveByTenant(ctx, id)
+	if err != nil {
+		// The map would be wrong for this tenant: stop trusting it until the next reload.
+		c.lost(err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.byTenant[id] {
+		delete(c.hosts, h)
+	}
+	delete(c.byTenant, id)
+	for _, r := range rows {
+		c.hosts[r.Domain] = tenancy.Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
+		c.byTenant[id] = append(c.byTenant[id], r.Domain)
+	}
+	clear(c.negative)
+}
+
+// lost marks the map as no longer trustworthy: lookups go to the database until a reload.
+func (c *hostCache) lost(err error) {
+	c.mu.Lock()
+	c.live = false
+	clear(c.negative)
+	c.mu.Unlock()
+	c.logger.Warn("host cache: notifications lost; resolving hosts through the database until reconnected", "error", err)
+}
+
+// isLive reports whether the map is kept fresh by notifications.
+func (c *hostCache) isLive() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live
+}
+
+// listener returns the tenancy.Listener that keeps c fresh.
+func (c *hostCache) listener(url string) *tenancy.Listener {
+	return &tenancy.Listener{
+		URL:     url,
+		Channel: tenancy.HostsChannel,
+		ReadyFunc: func(ctx context.Context) error {
+			return c.reload(ctx)
+		},
+		NotifyFunc: func(ctx context.Context, payload string) {
+			c.refresh(ctx, payload)
+		},
+		LostFunc: func(err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.lost(err)
+			}
+		},
+	}
+}
+
+// tenantFrom returns the request's tenant (the zero Tenant on the public site, which InTx
+// refuses).
+func tenantFrom(ctx context.Context) tenancy.Tenant { return siteFrom(ctx).Tenant }

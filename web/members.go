@@ -1,0 +1,136 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
+)
+
+// membersPage is the owners' page: who may enter the workspace.
+type membersPage struct {
+	page
+	Members    []account.Member
+	Email      string
+	Role       string
+	EmailError string
+	InviteURL  string // the one-time link for someone without an account, shown once
+	InviteFor  string
+}
+
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, p *membersPage) error {
+	ctx := r.Context()
+	members, err := s.accounts.ListMembers(ctx, tenantFrom(ctx).ID)
+	if err != nil {
+		return err
+	}
+	p.Title = "Members"
+	p.Members = members
+	if p.Role == "" {
+		p.Role = account.RoleMember
+	}
+	return s.render(w, r, status, "members.html", p)
+}
+
+// handleMemberIndex lists the members.
+func (s *Server) handleMemberIndex(w http.ResponseWriter, r *http.Request) error {
+	return s.renderMembers(w, r, http.StatusOK, &membersPage{})
+}
+
+// handleMemberAdd adds an existing user by email, or, when there is no account with that email,
+// creates an invitation and shows its one-time link to the owner.
+func (s *Server) handleMemberAdd(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := tenantFrom(ctx)
+	email, role := r.PostFormValue("email"), r.PostFormValue("role")
+	p := &membersPage{Email: email, Role: role}
+	refuse := func(err error) error {
+		if code := toodoo.ErrorCode(err); code == toodoo.EINVALID || code == toodoo.ECONFLICT || code == toodoo.ENOTFOUND {
+			p.EmailError = toodoo.ErrorMessage(err)
+			return s.renderMembers(w, r, http.StatusBadRequest, p)
+		}
+		return err
+	}
+	if err := account.ValidateRole(role); err != nil {
+		return refuse(err)
+	}
+	normalized, err := account.NormalizeEmail(email)
+	if err != nil {
+		return refuse(err)
+	}
+	if _, err := s.accounts.GetUserByEmail(ctx, normalized); toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
+		token, err := s.accounts.CreateInvitation(ctx, t.ID, normalized, role, userFrom(ctx).ID)
+		if err != nil {
+			return refuse(err)
+		}
+		return s.renderMembers(w, r, http.StatusOK, &membersPage{
+			InviteURL: s.siteURL(r, NormalizeHost(r.Host)) + "/invite?t=" + token,
+			InviteFor: normalized,
+		})
+	} else if err != nil {
+		return err
+	}
+	m, err := s.accounts.AddMember(ctx, t.ID, normalized, role)
+	if err != nil {
+		return refuse(err)
+	}
+	flash(r, "ok", m.Email+" is now "+m.Role+" of this workspace.")
+	s.redirect(w, r, "/members")
+	return nil
+}
+
+// memberID reads the {uid} route variable.
+func memberID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(mux.Vars(r)["uid"], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, toodoo.ErrNotFound
+	}
+	return id, nil
+}
+
+// handleMemberRole changes a member's role; the last owner cannot become a member.
+func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	uid, err := memberID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.ChangeRole(ctx, tenantFrom(ctx).ID, uid, r.PostFormValue("role")); err != nil {
+		if toodoo.ErrorCode(err) == toodoo.EINVALID {
+			flash(r, "error", toodoo.ErrorMessage(err))
+			s.redirect(w, r, "/members")
+			return nil
+		}
+		return err
+	}
+	flash(r, "ok", "Role changed.")
+	s.redirect(w, r, "/members")
+	return nil
+}
+
+// handleMemberRemove removes a member; the last owner cannot be removed.
+func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	uid, err := memberID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.accounts.RemoveMember(ctx, tenantFrom(ctx).ID, uid); err != nil {
+		if toodoo.ErrorCode(err) == toodoo.EINVALID {
+			flash(r, "error", toodoo.ErrorMessage(err))
+			s.redirect(w, r, "/members")
+			return nil
+		}
+		return err
+	}
+	flash(r, "ok", "Member removed.")
+	if uid == userFrom(ctx).ID {
+		s.redirect(w, r, "/")
+		return nil
+	}
+	s.redirect(w, r, "/members")
+	return nil
+}

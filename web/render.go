@@ -1,0 +1,185 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+// assets holds the templates and the static files, compiled into the binary.
+//
+//go:embed templates/*.html static
+var assets embed.FS
+
+// views are the parsed templates: one per page, each with the layout.
+type views struct {
+	pages     map[string]*template.Template
+	staticTag string // content hash of the static files, for cache busting
+}
+
+// parseViews parses every page with layout.html at start-up, so a broken template fails New.
+func parseViews() (*views, error) {
+	v := &views{pages: map[string]*template.Template{}}
+	h := sha256.New()
+	err := fs.WalkDir(assets, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assets.ReadFile(p)
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: static files: %w", err)
+	}
+	v.staticTag = hex.EncodeToString(h.Sum(nil))[:12]
+	funcs := template.FuncMap{
+		"static": func(name string) string { return "/static/" + name + "?v=" + v.staticTag },
+		"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"datep": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+	}
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New(base).Funcs(funcs).ParseFS(assets, "templates/layout.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse %s: %w", base, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("web: %s defines no \"content\" template", base)
+		}
+		v.pages[base] = t
+	}
+	return v, nil
+}
+
+// page is what the layout needs on every page; each page's data embeds it.
+type page struct {
+	Title     string
+	SiteName  string // the workspace's display name, or "Toodoo"
+	Public    bool   // the public site
+	Workspace bool   // a workspace's site
+	User      *user
+	Flash     string
+	FlashKind string // "ok" or "error"
+	Path      string
+}
+
+func (p *page) base() *page { return p }
+
+type pageData interface{ base() *page }
+
+// render executes a page into a buffer and writes it only if that worked, so a template error
+// becomes a clean 500 instead of half a page. It also writes the session if it changed (the
+// flash message shown here is removed from it).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) error {
+	t, ok := s.views.pages[name]
+	if !ok {
+		return fmt.Errorf("web: no template %q", name)
+	}
+	ctx := r.Context()
+	p := data.base()
+	st := siteFrom(ctx)
+	p.Public = st.Public
+	p.Workspace = !st.Public && st.Tenant.ID != 0
+	p.SiteName = "Toodoo"
+	if p.Workspace {
+		p.SiteName = st.Tenant.DisplayName
+	}
+	p.User = userFrom(ctx)
+	p.Path = r.URL.Path
+	if sess := info(ctx).Session; sess != nil {
+		p.FlashKind, p.Flash = sess.popFlash()
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	if err := s.saveSession(w, r); err != nil {
+		return fmt.Errorf("web: save session: %w", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// errorPage is the page for every error.
+type errorPage struct {
+	page
+	Status  int
+	Heading string
+	Message string
+}
+
+// renderError renders the error page; if even that fails, plain text.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	heading := http.StatusText(status)
+	switch {
+	case err == errUnknownHost:
+		heading = "No workspace at this address"
+	case status == http.StatusForbidden && strings.Contains(errorMessage(err), "suspended"):
+		heading = "This workspace is suspended"
+	}
+	data := &errorPage{page: page{Title: heading}, Status: status, Heading: heading, Message: errorMessage(err)}
+	if rerr := s.render(w, r, status, "error.html", data); rerr != nil {
+		s.logger.Error("render error page", "error", rerr)
+		http.Error(w, errorMessage(err), status)
+	}
+}
+
+// redirect sends the browser on with 303 See Other (POST-redirect-GET), writing the session
+// first if it changed.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	if err := s.saveSession(w, r); err != nil {
+		s.writeError(w, r, fmt.Errorf("web: save session: %w", err))
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// flash leaves a message for the next page.
+func flash(r *http.Request, kind, msg string) {
+	if st := info(r.Context()).Session; st != nil {
+		st.setFlash(kind, msg)
+	}
+}
+
+// staticHandler serves the embedded static files; their URLs carry a content hash, so they can
+// be cached for long.
+func staticHandler() http.Handler {
+	sub, err := fs.Sub(assets, "static")
+	if err != nil {
+		panic(err)
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})
+}

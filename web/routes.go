@@ -1,0 +1,133 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// routes builds the whole application. Every route is here; subrouters mark who may pass.
+//
+// The chain, outermost first: request log, panic recovery, security headers, trusted proxies,
+// health checks (which answer on any host), host resolution, cross-origin POST refusal, body
+// limit, authentication, then the router.
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errPageNotFound })
+	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })
+
+	// Every host.
+	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet)
+	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
+	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
+
+	// The public site on the base domain.
+	pub := r.MatcherFunc(onPublicSite).Subrouter()
+	pub.Handle("/", s.handle(s.handleHomeShow)).Methods(http.MethodGet)
+	pub.Handle("/signup", s.handle(s.handleSignupShow)).Methods(http.MethodGet)
+	pub.Handle("/signup", s.handle(s.handleSignupSubmit)).Methods(http.MethodPost)
+
+	admin := pub.MatcherFunc(pathUnder("/admin")).Subrouter()
+	admin.Use(s.requireSuperuser)
+	admin.Handle("/admin", s.handle(s.handleAdminShow)).Methods(http.MethodGet)
+	admin.Handle("/admin/tenants", s.handle(s.handleAdminTenantCreate)).Methods(http.MethodPost)
+	admin.Handle("/admin/tenants/{name}/suspend", s.handle(s.handleAdminTenantSuspend)).Methods(http.MethodPost)
+	admin.Handle("/admin/tenants/{name}/resume", s.handle(s.handleAdminTenantResume)).Methods(http.MethodPost)
+	admin.Handle("/admin/tenants/{name}/delete", s.handle(s.handleAdminTenantDelete)).Methods(http.MethodPost)
+
+	// A workspace's site.
+	ten := r.MatcherFunc(onTenantSite).Subrouter()
+	ten.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet)
+	ten.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet)
+	ten.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
+
+	api := ten.MatcherFunc(pathUnder("/api")).Subrouter()
+	api.Use(s.requireMember)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
+
+	app := ten.MatcherFunc(notUnder("/api")).Subrouter()
+	app.Use(s.requireMember)
+	app.Handle("/", s.handle(s.handleTodoIndex)).Methods(http.MethodGet)
+	app.Handle("/todos", s.handle(s.handleTodoCreate)).Methods(http.MethodPost)
+	app.Handle("/todos/{id:[0-9]+}/edit", s.handle(s.handleTodoEdit)).Methods(http.MethodGet)
+	app.Handle("/todos/{id:[0-9]+}", s.handle(s.handleTodoUpdate)).Methods(http.MethodPost)
+	app.Handle("/todos/{id:[0-9]+}/done", s.handle(s.handleTodoDone)).Methods(http.MethodPost)
+	app.Handle("/todos/{id:[0-9]+}/delete", s.handle(s.handleTodoDelete)).Methods(http.MethodPost)
+	app.Handle("/tokens", s.handle(s.handleTokenIndex)).Methods(http.MethodGet)
+	app.Handle("/tokens", s.handle(s.handleTokenCreate)).Methods(http.MethodPost)
+	app.Handle("/tokens/{id:[0-9]+}/revoke", s.handle(s.handleTokenRevoke)).Methods(http.MethodPost)
+
+	members := app.MatcherFunc(pathUnder("/members")).Subrouter()
+	members.Use(s.requireOwner)
+	members.Handle("/members", s.handle(s.handleMemberIndex)).Methods(http.MethodGet)
+	members.Handle("/members", s.handle(s.handleMemberAdd)).Methods(http.MethodPost)
+	members.Handle("/members/{uid:[0-9]+}/role", s.handle(s.handleMemberRole)).Methods(http.MethodPost)
+	members.Handle("/members/{uid:[0-9]+}/remove", s.handle(s.handleMemberRemove)).Methods(http.MethodPost)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errCrossOrigin }))
+
+	var h http.Handler = r
+	h = s.authenticate(h)
+	h = s.limitBody(h)
+	h = cop.Handler(h)
+	h = s.resolveHost(h)
+	h = s.health(h)
+	h = s.trustProxies(h)
+	h = s.securityHeaders(h)
+	h = s.recoverPanic(h)
+	h = s.logRequest(h)
+	return h
+}
+
+func onPublicSite(r *http.Request, _ *mux.RouteMatch) bool { return siteFrom(r.Context()).Public }
+
+func onTenantSite(r *http.Request, _ *mux.RouteMatch) bool {
+	st := siteFrom(r.Context())
+	return !st.Public && st.Tenant.ID != 0
+}
+
+// pathUnder matches prefix itself and everything below it (not "/adminx" for "/admin").
+func pathUnder(prefix string) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool {
+		return r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")
+	}
+}
+
+func notUnder(prefix string) mux.MatcherFunc {
+	under := pathUnder(prefix)
+	return func(r *http.Request, m *mux.RouteMatch) bool { return !under(r, m) }
+}
+
+// health answers /healthz (the process is up) and /readyz (the database answers) on any host,
+// before host resolution: load balancers probe by address.
+func (s *Server) health(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = w.Write([]byte("ok\n"))
+		case "/readyz":
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if err := s.db.Pool().Ping(ctx); err != nil {
+				s.logger.Warn("readiness check failed", "error", err)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("database unreachable\n"))
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}

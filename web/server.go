@@ -1,0 +1,281 @@
+// Package web is Toodoo's HTTP adapter: the server, its routes, the pages and the JSON API.
+//
+// A request's path through the package, one file per step:
+//
+//	server.go     Server, Config, http.Server with timeouts, graceful shutdown
+//	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
+//	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
+//	session.go    cookie sessions bound to the tenant they were issued on
+//	auth.go       who is asking: session or bearer token; login, logout, rate limits
+//	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
+//	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
+//	errors.go     the one place that turns errors into HTTP statuses and error pages
+//	render.go     html/template, parsed at start-up, rendered into a buffer
+//
+// Handlers return an error and never see the pool: tenant data is reached only through
+// tenancy.DB.InTx/InReadTx, shared data through account and tenancy.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/toodoo/toodoo/account"
+
+	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// Config is the server's configuration, read once by cmd/toodoo (environment, then flags) and
+// passed in; the package keeps no globals.
+type Config struct {
+	// Addr is the address to listen on (TOODOO_ADDR, default ":8080").
+	Addr string
+	// BaseDomain is the public site's host (TOODOO_BASE_DOMAIN, default "localhost"); "www."+
+	// BaseDomain is the public site too, and sign-up gives tenants <subdomain>.<BaseDomain>.
+	BaseDomain string
+	// DirectDatabaseURL is the database URL used to LISTEN for host changes
+	// (TOODOO_DIRECT_DATABASE_URL, default DATABASE_URL). It must not lead through a
+	// transaction-mode pooler, which cannot hold a LISTEN. Empty: no listener, every host is
+	// resolved through the database.
+	DirectDatabaseURL string
+	// SessionKeys sign and encrypt session cookies (TOODOO_SESSION_KEYS, comma-separated): the
+	// first signs, all verify, so keys can rotate. Each at least MinSessionKeyLen bytes.
+	// Required unless Dev.
+	SessionKeys [][]byte
+	// SecureCookies marks cookies Secure (TOODOO_SECURE_COOKIES), for HTTPS deployments, and
+	// names the session cookie with the __Host- prefix.
+	SecureCookies bool
+	// TrustedProxies are the networks whose X-Forwarded-For/-Host/-Proto headers are believed
+	// (TOODOO_TRUSTED_PROXIES, comma-separated CIDRs). Everybody else's are ignored.
+	TrustedProxies []netip.Prefix
+	// Dev is development mode: a random session key when none is given.
+	Dev bool
+
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds how long Run waits for in-flight requests (default 10s).
+	ShutdownTimeout time.Duration
+	// ClientLoginLimit limits login and sign-up attempts per client address (default 20, then
+	// one per 3s); AccountLoginLimit limits failed logins per email (default 5, then one per 30s).
+	ClientLoginLimit  RateLimit
+	AccountLoginLimit RateLimit
+}
+
+// MinSessionKeyLen is the shortest session key accepted: 32 bytes, the size of the HMAC-SHA256
+// key that signs the cookies.
+const MinSessionKeyLen = 32
+
+// ParseSessionKeys parses TOODOO_SESSION_KEYS: comma-separated keys, each at least
+// MinSessionKeyLen bytes (e.g. from `openssl rand -base64 48`).
+func ParseSessionKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	for i, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if len(k) < MinSessionKeyLen {
+			return nil, fmt.Errorf("session key %d is %d bytes long; each key must be at least %d bytes (try: openssl rand -base64 48)", i+1, len(k), MinSessionKeyLen)
+		}
+		keys = append(keys, []byte(k))
+	}
+	return keys, nil
+}
+
+// ParseTrustedProxies parses TOODOO_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is neither a CIDR nor an address", p)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not a CIDR: %w", p, err)
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
+// Server is the web application. Create it with New; use Handler in tests and Run in production.
+type Server struct {
+	cfg      Config
+	db       *tenancy.DB
+	accounts *account.Service
+	logger   *slog.Logger
+	hosts    *hostCache
+	sessions *sessions.CookieStore
+	views    *views
+	def      *schemadef.Definition
+	handler  http.Handler
+
+	clientLimiter  *limiter
+	accountLimiter *limiter
+
+	// publicHosts are the public site's host names (the base domain and www.).
+	publicHosts map[string]bool
+
+	watchOnce sync.Once
+}
+
+// New checks cfg and builds a server on db. It parses every template (a broken template fails
+// here, not on the first request) and does not touch the network.
+func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = ":8080"
+	}
+	base, err := tenancy.NormalizeDomain(cmpOr(cfg.BaseDomain, "localhost"))
+	if err != nil {
+		return nil, fmt.Errorf("web: base domain: %w", err)
+	}
+	cfg.BaseDomain = base
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.ClientLoginLimit.Burst <= 0 {
+		cfg.ClientLoginLimit = RateLimit{Burst: 20, Every: 3 * time.Second}
+	}
+	if cfg.AccountLoginLimit.Burst <= 0 {
+		cfg.AccountLoginLimit = RateLimit{Burst: 5, Every: 30 * time.Second}
+	}
+	for i, k := range cfg.SessionKeys {
+		if len(k) < MinSessionKeyLen {
+			return nil, fmt.Errorf("web: session key %d is %d bytes long; each key must be at least %d bytes", i+1, len(k), MinSessionKeyLen)
+		}
+	}
+	if len(cfg.SessionKeys) == 0 {
+		if !cfg.Dev {
+			return nil, errors.New("web: no session key: set TOODOO_SESSION_KEYS to one or more comma-separated random strings of at least 32 bytes (try: openssl rand -base64 48)")
+		}
+		// Development only: sessions end when the process does.
+		cfg.SessionKeys = [][]byte{[]byte(rand.Text() + rand.Text())}
+	}
+	v, err := parseViews()
+	if err != nil {
+		return nil, err
+	}
+	def, err := schemadef.Default()
+	if err != nil {
+		return nil, fmt.Errorf("web: schema definition: %w", err)
+	}
+	s := &Server{
+		cfg:            cfg,
+		db:             db,
+		accounts:       account.New(db),
+		logger:         logger,
+		hosts:          newHostCache(db, logger),
+		sessions:       newSessionStore(cfg),
+		views:          v,
+		def:            def,
+		clientLimiter:  newLimiter(cfg.ClientLoginLimit),
+		accountLimiter: newLimiter(cfg.AccountLoginLimit),
+		publicHosts:    map[string]bool{base: true, "www." + base: true},
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Handler returns the whole application as one http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// WatchHosts keeps the host cache fresh with LISTEN on tenancy.HostsChannel over
+// cfg.DirectDatabaseURL, reconnecting on failure, until ctx is done. Run calls it; tests that use
+// Handler directly may call it too. Without a direct URL it returns at once.
+func (s *Server) WatchHosts(ctx context.Context) error {
+	if s.cfg.DirectDatabaseURL == "" {
+		return nil
+	}
+	return s.hosts.listener(s.cfg.DirectDatabaseURL).Run(ctx)
+}
+
+// Run listens on cfg.Addr and serves until ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("web: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done: it stops accepting connections, waits up to
+// cfg.ShutdownTimeout for in-flight requests, and returns. The caller closes the database.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	go func() { _ = s.WatchHosts(watchCtx) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.logger.Info("listening", "addr", ln.Addr().String(), "public_site", s.publicURL(ln.Addr()))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	return nil
+}
+
+// publicURL is the public site's URL for a listening address, for the start-up log line.
+func (s *Server) publicURL(addr net.Addr) string {
+	scheme := "http"
+	if s.cfg.SecureCookies {
+		scheme = "https"
+	}
+	port := ""
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.Port != 80 && tcp.Port != 443 {
+		port = fmt.Sprintf(":%d", tcp.Port)
+	}
+	return scheme + "://" + s.cfg.BaseDomain + port + "/"
+}

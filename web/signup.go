@@ -1,0 +1,273 @@
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// reservedSubdomains cannot be workspaces: they name (or may one day name) the platform's own
+// services, or invite confusion and phishing.
+var reservedSubdomains = map[string]bool{
+	"www": true, "admin": true, "administrator": true, "api": true, "app": true, "apps": true,
+	"static": true, "assets": true, "cdn": true, "media": true, "files": true, "img": true,
+	"mail": true, "email": true, "smtp": true, "imap": true, "pop": true, "pop3": true, "mx": true,
+	"webmail": true, "ftp": true, "sftp": true, "ssh": true, "vpn": true,
+	"ns": true, "ns1": true, "ns2": true, "ns3": true, "dns": true,
+	"auth": true, "login": true, "logout": true, "signin": true, "signup": true, "sso": true,
+	"oauth": true, "account": true, "accounts": true, "id": true, "identity": true,
+	"billing": true, "pay": true, "payments": true, "invoice": true, "dashboard": true,
+	"help": true, "support": true, "docs": true, "doc": true, "status": true, "blog": true,
+	"news": true, "about": true, "security": true, "abuse": true, "postmaster": true,
+	"hostmaster": true, "webmaster": true, "noreply": true, "no-reply": true,
+	"dev": true, "test": true, "testing": true, "staging": true, "stage": true, "prod": true,
+	"production": true, "demo": true, "sandbox": true, "internal": true, "intranet": true,
+	"root": true, "system": true, "public": true, "toodoo": true, "localhost": true,
+	"metrics": true, "monitoring": true, "healthz": true, "readyz": true, "git": true,
+	"information-schema": true, "tenant-template": true,
+}
+
+// subdomainPattern: 3 to 32 characters, lowercase letters, digits and single hyphens, starting
+// with a letter and not ending with a hyphen. A hyphen becomes an underscore in the schema name,
+// which is one-to-one because underscores are not allowed here.
+var subdomainPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,30}[a-z0-9]$`)
+
+// validateSubdomain returns the normalized subdomain and the tenant (schema) name for it, or an
+// EINVALID error about the field "subdomain".
+func validateSubdomain(sub string) (subdomain, name string, err error) {
+	sub = strings.ToLower(strings.TrimSpace(sub))
+	switch {
+	case sub == "":
+		return "", "", toodoo.Invalid("subdomain", "Choose a subdomain.")
+	case len(sub) < 3 || len(sub) > 32:
+		return "", "", toodoo.Invalid("subdomain", "The subdomain must be 3 to 32 characters long.")
+	case !subdomainPattern.MatchString(sub) || strings.Contains(sub, "--"):
+		return "", "", toodoo.Invalid("subdomain", "Use lowercase letters, digits and single hyphens, starting with a letter.")
+	case reservedSubdomains[sub], strings.HasPrefix(sub, "pg-"), strings.HasPrefix(sub, "toodoo"):
+		return "", "", toodoo.Invalid("subdomain", "The subdomain %q is reserved. Please choose another.", sub)
+	}
+	name = strings.ReplaceAll(sub, "-", "_")
+	if err := tenancy.ValidateSchemaName(name); err != nil {
+		return "", "", toodoo.Invalid("subdomain", "The subdomain %q is reserved. Please choose another.", sub)
+	}
+	return sub, name, nil
+}
+
+// siteURL is the URL of host's site as the visitor reaches this server: same scheme, and the
+// port of the request's Host (so "localhost:8080" leads to "acme.localhost:8080").
+func (s *Server) siteURL(r *http.Request, host string) string {
+	scheme := info(r.Context()).Scheme
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" &&
+		!(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
+		host = net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + host
+}
+
+// homePage is the public site's landing page.
+type homePage struct {
+	page
+	BaseDomain string
+	Workspaces []workspaceLink
+}
+
+type workspaceLink struct {
+	Name string
+	URL  string
+	Role string
+}
+
+// handleHomeShow shows what Toodoo is and, to a signed-in visitor, their workspaces. It shows
+// nothing of any tenant to anyone else.
+func (s *Server) handleHomeShow(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := &homePage{page: page{Title: "Simple shared to-do lists"}, BaseDomain: s.cfg.BaseDomain}
+	if u := userFrom(ctx); u != nil {
+		rows, err := tenancy.SharedV(ctx, s.db, func(ctx context.Context, q *shareddb.Queries) ([]shareddb.MembershipListByUserRow, error) {
+			return q.MembershipListByUser(ctx, u.ID)
+		})
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			if row.PrimaryDomain == "" || row.Status != tenancy.StatusActive {
+				continue
+			}
+			p.Workspaces = append(p.Workspaces, workspaceLink{Name: row.DisplayName, URL: s.siteURL(r, row.PrimaryDomain) + "/", Role: row.Role})
+		}
+	}
+	return s.render(w, r, http.StatusOK, "home.html", p)
+}
+
+// signupPage is the sign-up form.
+type signupPage struct {
+	page
+	DisplayName string
+	Subdomain   string
+	Email       string
+	BaseDomain  string
+	Errors      map[string]string // field -> message
+}
+
+// handleSignupShow shows the sign-up form.
+func (s *Server) handleSignupShow(w http.ResponseWriter, r *http.Request) error {
+	return s.render(w, r, http.StatusOK, "signup.html", &signupPage{page: page{Title: "Create a workspace"}, BaseDomain: s.cfg.BaseDomain})
+}
+
+// handleSignupSubmit creates a workspace: in ONE transaction (tenancy.Create) the tenant, its
+// schema and domain, the user (or, for an existing account, after checking its password) and
+// the owner membership, and a one-time login token; then it sends the browser to the new
+// workspace's host, where the token signs the user in. Any failure leaves nothing behind.
+func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if ok, wait := s.clientLimiter.allow("signup:" + info(ctx).ClientIP); !ok {
+		return tooManyAttempts(wait)
+	}
+	p := &signupPage{
+		page:        page{Title: "Create a workspace"},
+		DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
+		Subdomain:   strings.TrimSpace(r.PostFormValue("subdomain")),
+		Email:       strings.TrimSpace(r.PostFormValue("email")),
+		BaseDomain:  s.cfg.BaseDomain,
+		Errors:      map[string]string{},
+	}
+	password := r.PostFormValue("password")
+	fieldErr := func(field string, err error) {
+		if _, seen := p.Errors[field]; !seen {
+			p.Errors[field] = toodoo.ErrorMessage(err)
+		}
+	}
+	if err := tenancy.ValidateDisplayName(p.DisplayName); err != nil {
+		fieldErr("display_name", err)
+	}
+	sub, name, err := validateSubdomain(p.Subdomain)
+	if err != nil {
+		fieldErr("subdomain", err)
+	} else {
+		p.Subdomain = sub
+	}
+	email, err := account.NormalizeEmail(p.Email)
+	if err != nil {
+		fieldErr("email", err)
+	}
+	if err := account.ValidatePassword(password); err != nil {
+		fieldErr("password", err)
+	}
+	if len(p.Errors) > 0 {
+		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
+	}
+
+	// An existing account may create another workspace, with its own password.
+	var existing *account.User
+	if _, err := s.accounts.GetUserByEmail(ctx, email); err == nil {
+		au, err := s.accounts.Authenticate(ctx, email, password)
+		if err != nil {
+			if toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
+				return err
+			}
+			fieldErr("password", toodoo.Invalid("password", "An account with this email exists already: enter its password to add a workspace to it, or sign in."))
+			return s.render(w, r, http.StatusBadRequest, "signup.html", p)
+		}
+		existing = &au
+	} else if toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		return err
+	}
+
+	var token string
+	var userErr error
+	_, err = s.db.Create(ctx, s.def, tenancy.CreateParams{
+		Name:        name,
+		DisplayName: p.DisplayName,
+		Domain:      sub + "." + s.cfg.BaseDomain,
+		Then: func(ctx context.Context, q *shareddb.Queries, t tenancy.Tenant) error {
+			uid := int64(0)
+			if existing != nil {
+				uid = existing.ID
+			} else {
+				u, err := s.accounts.CreateUserTx(ctx, q, email, password, false)
+				if err != nil {
+					userErr = err
+					return err
+				}
+				uid = u.ID
+			}
+			if err := account.AddMemberTx(ctx, q, t.ID, uid, account.RoleOwner); err != nil {
+				return err
+			}
+			var err error
+			token, err = account.IssueLoginToken(ctx, q, uid, t.ID, 0)
+			return err
+		},
+	})
+	if err != nil {
+		switch code := toodoo.ErrorCode(err); {
+		case userErr != nil && (code == toodoo.ECONFLICT || code == toodoo.EINVALID):
+			fieldErr("email", userErr)
+		case code == toodoo.ECONFLICT:
+			fieldErr("subdomain", toodoo.Invalid("subdomain", "The subdomain %q is taken. Please choose another.", sub))
+		case code == toodoo.EINVALID:
+			fieldErr("subdomain", err)
+		default:
+			return err
+		}
+		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
+	}
+	s.logger.InfoContext(ctx, "workspace created by sign-up", "tenant", name, "request_id", info(ctx).ID)
+	s.redirect(w, r, s.siteURL(r, sub+"."+s.cfg.BaseDomain)+"/login/token?t="+url.QueryEscape(token))
+	return nil
+}
+
+// invitePage is the form with which an invited person creates their account.
+type invitePage struct {
+	page
+	Token         string
+	Email         string
+	Role          string
+	PasswordError string
+}
+
+// handleInviteShow shows an invitation (without spending it).
+func (s *Server) handleInviteShow(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	token := r.URL.Query().Get("t")
+	inv, err := s.accounts.GetInvitation(ctx, tenantFrom(ctx).ID, token)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, "invite.html", &invitePage{page: page{Title: "Join " + tenantFrom(ctx).DisplayName}, Token: token, Email: inv.Email, Role: inv.Role})
+}
+
+// handleInviteAccept creates the invited account and membership, and signs the person in.
+func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
+		return tooManyAttempts(wait)
+	}
+	t := tenantFrom(ctx)
+	token := r.PostFormValue("t")
+	u, _, err := s.accounts.AcceptInvitation(ctx, t.ID, token, r.PostFormValue("password"))
+	if err != nil {
+		if toodoo.ErrorCode(err) == toodoo.EINVALID {
+			inv, gerr := s.accounts.GetInvitation(ctx, t.ID, token)
+			if gerr != nil {
+				return gerr
+			}
+			return s.render(w, r, http.StatusBadRequest, "invite.html", &invitePage{
+				page: page{Title: "Join " + t.DisplayName}, Token: token, Email: inv.Email, Role: inv.Role, PasswordError: toodoo.ErrorMessage(err),
+			})
+		}
+		return err
+	}
+	info(ctx).Session.start(t.ID, u.ID, u.SessionEpoch)
+	flash(r, "ok", "Welcome to "+t.DisplayName+"!")
+	s.redirect(w, r, "/")
+	return nil
+}
