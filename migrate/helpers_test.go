@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -63,7 +64,7 @@ func createTenants(tb testing.TB, url string, def *schemadef.Definition, names .
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, err := db.Create(ctx, def, tenancy.CreateParams{Name: name, Domain: name + ".example.test", Cold: true})
+			_, err := db.Create(ctx, def, tenancy.CreateParams{Name: name, Domain: strings.ReplaceAll(name, "_", "-") + ".example.test", Cold: true})
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)

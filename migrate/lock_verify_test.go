@@ -1,0 +1,186 @@
+package migrate_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/migrate"
+	"github.com/toodoo/toodoo/schemadef"
+)
+
+// holdLock takes the migrators' lock on a session of the test's, as a running migrator would,
+// and returns the function that lets it go.
+func holdLock(t *testing.T, url string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(0x746f6f646f6f)).Scan(&got); err != nil || !got {
+		t.Fatalf("take the lock: %v, %t", err, got)
+	}
+	return func() { conn.Close(ctx) }
+}
+
+// A second migrator refuses at once while the lock is held; with Wait it waits, until the
+// context ends or the lock is released.
+func TestAdvisoryLock(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	direct := dbtest.DirectURL(t, url)
+	def := schemadef.MustDefault()
+	release := holdLock(t, direct)
+
+	start := time.Now()
+	_, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct}, nil)
+	if !errors.Is(err, migrate.ErrLocked) || toodoo.ErrorCode(err) != toodoo.ECONFLICT {
+		t.Fatalf("err = %v, want ErrLocked (ECONFLICT)", err)
+	}
+	if msg := toodoo.ErrorMessage(err); !strings.HasPrefix(msg, "Another toodoo migrate is running on this database (server process ") {
+		t.Errorf("message %q does not name the holder", msg)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("refusing took %v: it must not wait", d)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	rec := &recorder{}
+	_, err = migrate.Run(ctx, url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
+	if !errors.Is(err, context.DeadlineExceeded) || rec.waiting != 1 {
+		t.Fatalf("waiting until the deadline: err = %v, waiting reported %d times", err, rec.waiting)
+	}
+
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		release()
+	}()
+	rec = &recorder{}
+	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
+	if err != nil || rec.waiting != 1 || sum.Recorded != 1 {
+		t.Fatalf("after the release: err = %v, waiting %d, summary %+v", err, rec.waiting, sum)
+	}
+	// The lock is released when Run returns: the next run takes it at once.
+	if _, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct}, nil); err != nil {
+		t.Fatalf("the lock was not released: %v", err)
+	}
+}
+
+// Status reports each schema's state from the ledger, in one query, and encodes to JSON.
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	def := schemadef.MustDefault()
+
+	st, err := migrate.Status(context.Background(), dbtest.EmptyURL(t), def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Schemas) != 1 || st.Schemas[0].Schema != "public" || st.Behind != 1 {
+		t.Errorf("empty database: %+v, want public behind", st)
+	}
+
+	createTenants(t, url, def, "cur", "old", "bad", "new")
+	run(t, url, def, migrate.Options{SharedOnly: true})
+	exec(t, url, `UPDATE public.schema_ledger SET applied_hash = 'older' WHERE schema_name = 'old';
+		UPDATE public.schema_ledger SET last_error = 'boom', last_error_at = now() WHERE schema_name = 'bad';
+		DELETE FROM public.schema_ledger WHERE schema_name = 'new'`)
+	st, err = migrate.Status(context.Background(), url, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range st.Schemas {
+		got = append(got, s.Schema+"="+s.State)
+	}
+	want := []string{"public=current", "bad=failed", "cur=current", "new=behind", "old=behind"}
+	if !slices.Equal(got, want) || st.Current != 2 || st.Behind != 2 || st.Failed != 1 {
+		t.Errorf("status %v (%d/%d/%d), want %v (2/2/1)", got, st.Current, st.Behind, st.Failed, want)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`"schema":"bad","shared":false,"tenant_status":"active","state":"failed"`, `"last_error":"boom"`, `"tenant_hash":"` + def.TenantHash() + `"`} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("JSON lacks %s: %s", s, b)
+		}
+	}
+}
+
+// --verify finds schemas changed by hand although the ledger calls them current, inspecting only
+// those (one per distinct catalog), reports what would repair them, and repairs them unless the
+// repair is destructive.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	def := schemadef.MustDefault()
+	createTenants(t, url, def, "clean1", "clean2", "extra_col", "no_index", "no_index2", "comment")
+	run(t, url, def, migrate.Options{})
+	exec(t, url, `ALTER TABLE extra_col.todos ADD COLUMN hand text;
+		DROP INDEX no_index.todos_done_id_idx;
+		DROP INDEX no_index2.todos_done_id_idx;
+		COMMENT ON TABLE comment.todos IS 'changed by hand'`)
+
+	rec := &recorder{}
+	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{Verify: true, DryRun: true}, rec)
+	if !errors.Is(err, migrate.ErrIncomplete) || !strings.Contains(err.Error(), "4 schemas drifted") {
+		t.Fatalf("dry-run verify: err = %v, want 4 drifted", err)
+	}
+	// public, and one inspection per distinct drifted catalog (no_index and no_index2 share one).
+	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 3, Pending: 3, Failed: 1, Drifted: 4, Inspections: 4}); got != want {
+		t.Errorf("dry-run verify: %+v, want %+v", got, want)
+	}
+	plans := map[string]*migrate.Plan{}
+	for _, p := range rec.plans {
+		if !p.Drift {
+			t.Errorf("plan for %v is not marked as drift", p.Schemas)
+		}
+		plans[strings.Join(p.Schemas, ",")] = p
+	}
+	if p := plans["no_index,no_index2"]; p == nil || len(p.Statements) != 2 || !strings.HasPrefix(p.Statements[0], `CREATE INDEX "todos_done_id_idx" ON "todos"`) {
+		t.Errorf("no_index plan: %+v", p)
+	}
+	if p := plans["extra_col"]; p == nil || !p.Refused {
+		t.Errorf("extra_col plan: %+v, want refused (it drops a column)", p)
+	}
+	if p := plans["comment"]; p == nil || len(p.Statements) != 1 || !strings.HasPrefix(p.Statements[0], `COMMENT ON TABLE "todos"`) {
+		t.Errorf("comment plan: %+v", p)
+	}
+	if n := queryInt(t, url, `SELECT count(*) FROM pg_indexes WHERE indexname = 'todos_done_id_idx'`); n != 4 {
+		t.Errorf("the dry run repaired something: %d indexes, want 4", n)
+	}
+
+	sum, err = migrate.Run(context.Background(), url, def, migrate.Options{Verify: true}, nil)
+	if !errors.Is(err, migrate.ErrIncomplete) {
+		t.Fatalf("verify: err = %v, want ErrIncomplete (extra_col's repair is refused)", err)
+	}
+	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 3, Applied: 3, Failed: 1, Drifted: 4, Inspections: 4}); got != want {
+		t.Errorf("verify: %+v, want %+v", got, want)
+	}
+	if n := queryInt(t, url, `SELECT count(*) FROM pg_indexes WHERE indexname = 'todos_done_id_idx'`); n != 6 {
+		t.Errorf("%d indexes after the repair, want 6", n)
+	}
+	// extra_col stays failed: the next plain run retries it (and refuses again).
+	if got, want := countsOf(run(t, url, def, migrate.Options{Tenants: []string{"clean1", "comment"}})), (counts{Schemas: 2, Current: 2}); got != want {
+		t.Errorf("after the repair: %+v, want %+v", got, want)
+	}
+	sum, _ = migrate.Run(context.Background(), url, def, migrate.Options{AllowDestructive: true, Verify: true}, nil)
+	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 6, Applied: 1, Inspections: 2}); got != want {
+		t.Errorf("allowing the drop: %+v, want %+v", got, want)
+	}
+	if got, want := countsOf(run(t, url, def, migrate.Options{Verify: true})), (counts{Schemas: 7, Current: 7, Inspections: 1}); got != want {
+		t.Errorf("final verify: %+v, want %+v", got, want)
+	}
+}
