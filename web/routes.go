@@ -11,22 +11,17 @@ import (
 
 // routes builds the whole application. Every route is here; subrouters mark who may pass.
 //
-// The chain, outermost first: request log, panic recovery, security headers, trusted proxies,
-// health checks (which answer on any host), host resolution, cross-origin POST refusal, body
-// limit, authentication, then the router.
+// There are three routers, picked by the resolved site: the public site, a workspace's pages
+// and a workspace's JSON API. (Nesting them as gorilla/mux subrouters under host matchers would
+// lose 405s: a matcher that matches on a later route clears an earlier method mismatch.)
+//
+// The chain in front of them, outermost first: request log, panic recovery, security headers,
+// trusted proxies, health checks (which answer on any host), host resolution, cross-origin POST
+// refusal, body limit, authentication.
 func (s *Server) routes() http.Handler {
-	r := mux.NewRouter()
-	r.NotFoundHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errPageNotFound })
-	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })
-
-	// Every host.
-	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet)
-	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
-	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
-
 	// The public site on the base domain.
-	pub := r.MatcherFunc(onPublicSite).Subrouter()
+	pub := s.newRouter()
+	s.accountRoutes(pub)
 	pub.Handle("/", s.handle(s.handleHomeShow)).Methods(http.MethodGet)
 	pub.Handle("/signup", s.handle(s.handleSignupShow)).Methods(http.MethodGet)
 	pub.Handle("/signup", s.handle(s.handleSignupSubmit)).Methods(http.MethodPost)
@@ -39,21 +34,14 @@ func (s *Server) routes() http.Handler {
 	admin.Handle("/admin/tenants/{name}/resume", s.handle(s.handleAdminTenantResume)).Methods(http.MethodPost)
 	admin.Handle("/admin/tenants/{name}/delete", s.handle(s.handleAdminTenantDelete)).Methods(http.MethodPost)
 
-	// A workspace's site.
-	ten := r.MatcherFunc(onTenantSite).Subrouter()
-	ten.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet)
-	ten.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet)
-	ten.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
+	// A workspace's pages.
+	ws := s.newRouter()
+	s.accountRoutes(ws)
+	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet)
+	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet)
+	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
-	api := ten.MatcherFunc(pathUnder("/api")).Subrouter()
-	api.Use(s.requireMember)
-	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet)
-	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
-
-	app := ten.MatcherFunc(notUnder("/api")).Subrouter()
+	app := ws.NewRoute().Subrouter()
 	app.Use(s.requireMember)
 	app.Handle("/", s.handle(s.handleTodoIndex)).Methods(http.MethodGet)
 	app.Handle("/todos", s.handle(s.handleTodoCreate)).Methods(http.MethodPost)
@@ -72,10 +60,29 @@ func (s *Server) routes() http.Handler {
 	members.Handle("/members/{uid:[0-9]+}/role", s.handle(s.handleMemberRole)).Methods(http.MethodPost)
 	members.Handle("/members/{uid:[0-9]+}/remove", s.handle(s.handleMemberRemove)).Methods(http.MethodPost)
 
+	// A workspace's JSON API: session cookie or bearer token (see authenticate).
+	api := s.newRouter()
+	api.Use(s.requireMember)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
+
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case siteFrom(r.Context()).Public:
+			pub.ServeHTTP(w, r)
+		case isAPI(r):
+			api.ServeHTTP(w, r)
+		default:
+			ws.ServeHTTP(w, r)
+		}
+	})
+
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(s.handle(func(w http.ResponseWriter, r *http.Request) error { return errCrossOrigin }))
 
-	var h http.Handler = r
 	h = s.authenticate(h)
 	h = s.limitBody(h)
 	h = cop.Handler(h)
@@ -88,11 +95,20 @@ func (s *Server) routes() http.Handler {
 	return h
 }
 
-func onPublicSite(r *http.Request, _ *mux.RouteMatch) bool { return siteFrom(r.Context()).Public }
+// newRouter returns a router whose 404 and 405 go through writeError.
+func (s *Server) newRouter() *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errPageNotFound })
+	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })
+	return r
+}
 
-func onTenantSite(r *http.Request, _ *mux.RouteMatch) bool {
-	st := siteFrom(r.Context())
-	return !st.Public && st.Tenant.ID != 0
+// accountRoutes are on every host: the stylesheet, signing in and out.
+func (s *Server) accountRoutes(r *mux.Router) {
+	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet)
+	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
+	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
 }
 
 // pathUnder matches prefix itself and everything below it (not "/adminx" for "/admin").
@@ -100,11 +116,6 @@ func pathUnder(prefix string) mux.MatcherFunc {
 	return func(r *http.Request, _ *mux.RouteMatch) bool {
 		return r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")
 	}
-}
-
-func notUnder(prefix string) mux.MatcherFunc {
-	under := pathUnder(prefix)
-	return func(r *http.Request, m *mux.RouteMatch) bool { return !under(r, m) }
 }
 
 // health answers /healthz (the process is up) and /readyz (the database answers) on any host,
