@@ -25,13 +25,18 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // written in HCL (the body of a column block): a changed schema.hcl, as a release would ship.
 func withColumn(tb testing.TB, name, body string) *schemadef.Definition {
 	tb.Helper()
+	return withBlocks(tb, fmt.Sprintf("  column %q {\n%s\n  }\n", name, body))
+}
+
+// withBlocks returns the default schema.hcl with HCL blocks added to the table todos.
+func withBlocks(tb testing.TB, blocks string) *schemadef.Definition {
+	tb.Helper()
 	const anchor = `  column "completed_at" {`
 	hcl := toodoo.SchemaHCL
 	if bytes.Count(hcl, []byte(anchor)) != 1 {
-		tb.Fatalf("schema.hcl no longer has exactly one %q: update withColumn", anchor)
+		tb.Fatalf("schema.hcl no longer has exactly one %q: update withBlocks", anchor)
 	}
-	block := fmt.Sprintf("  column %q {\n%s\n  }\n", name, body)
-	def, err := schemadef.Load(bytes.Replace(hcl, []byte(anchor), []byte(block+anchor), 1))
+	def, err := schemadef.Load(bytes.Replace(hcl, []byte(anchor), []byte(blocks+anchor), 1))
 	if err != nil {
 		tb.Fatalf("schemadef.Load: %v", err)
 	}

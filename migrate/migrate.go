@@ -121,6 +121,7 @@ type Summary struct {
 	Duration    time.Duration // of the whole run
 	Plans       []*Plan       // in the order they were reported
 	Failures    []Result      // one per failed schema, sorted by schema
+	Warnings    []error       // problems that left every schema as counted (a check that could not run)
 }
 
 // Reporter receives a run's progress. Run serializes the calls, so implementations need no
@@ -133,7 +134,9 @@ type Reporter interface {
 	// Applying is called before schemas are changed, with how many will be (it may be called
 	// once for "public" and once for the tenants).
 	Applying(n int)
-	// Done is called when a schema has been changed, or has failed to be.
+	// Done is called when a schema's transaction has committed or failed, for progress. The
+	// Summary is the final word: a schema that committed can still fail the check that follows
+	// its group, and refused or missing schemas have no transaction (their Plan says why).
 	Done(r Result)
 }
 
@@ -451,7 +454,7 @@ func (r *runner) shared(ctx context.Context, row *shareddb.LedgerFleetRow) error
 		r.count(func(s *Summary) { s.Pending++ })
 	default:
 		r.rep.Applying(1)
-		r.applyOne(ctx, name, p, r.def.SharedHash(), "")
+		_, _ = r.applyOne(ctx, name, p, r.def.SharedHash(), true)
 	}
 	return nil
 }
@@ -641,9 +644,12 @@ func (r *runner) planGroup(ctx context.Context, g *group, desired string) (*Plan
 // parallel, to learn the fingerprint the plan produces.
 const canaryAttempts = 3
 
-// applyGroup applies g's plan to its schemas. The first schema to succeed (tried one at a time)
-// fixes the fingerprint the others must reach; then the rest go Parallel at a time (sem is
-// shared by all groups).
+// applyGroup applies g's plan to its schemas. The first schema to succeed (tried one at a time,
+// its fingerprint taken inside its transaction) fixes the fingerprint the plan produces; then the
+// rest go Parallel at a time (sem is shared by all groups), and one catalog query afterwards
+// checks that each of them reached that fingerprint. Fingerprinting each schema inside its own
+// transaction would cost more than the DDL itself (milliseconds per schema, growing with the
+// catalog); one query for the group costs a fraction of that per schema.
 func (r *runner) applyGroup(ctx context.Context, g *group, hash string, sem chan struct{}) {
 	rest := g.members
 	expected := ""
@@ -654,13 +660,17 @@ func (r *runner) applyGroup(ctx context.Context, g *group, hash string, sem chan
 			r.skip(len(rest) + 1)
 			return
 		}
-		fp, err := r.applyOne(ctx, name, g.plan, hash, "")
+		fp, err := r.applyOne(ctx, name, g.plan, hash, true)
 		<-sem
 		if err == nil {
 			expected = fp
 		}
 	}
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		applied []string
+	)
 	for i, name := range rest {
 		if !acquire(ctx, sem) {
 			r.skip(len(rest) - i)
@@ -669,10 +679,47 @@ func (r *runner) applyGroup(ctx context.Context, g *group, hash string, sem chan
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, _ = r.applyOne(ctx, name, g.plan, hash, expected)
+			if _, err := r.applyOne(ctx, name, g.plan, hash, false); err == nil {
+				mu.Lock()
+				applied = append(applied, name)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	if expected != "" && len(applied) > 0 {
+		r.checkGroup(context.WithoutCancel(ctx), applied, hash, expected)
+	}
+}
+
+// checkGroup fingerprints the schemas a group's plan was just applied to, records the
+// fingerprint of those that reached expected, and fails the others: they were not in the state
+// the plan was made for (changed between planning and applying, or different in a way the
+// fingerprint does not see before the change), so the next run plans them anew.
+func (r *runner) checkGroup(ctx context.Context, applied []string, hash, expected string) {
+	sort.Strings(applied)
+	fps, err := r.fingerprintAll(ctx, applied)
+	if err != nil {
+		// The changes are committed and recorded; only the check is lost.
+		r.count(func(s *Summary) {
+			s.Warnings = append(s.Warnings, fmt.Errorf("check %d schemas after applying: %w", len(applied), err))
+		})
+		return
+	}
+	var same []string
+	for _, name := range applied {
+		if fps[name] == expected {
+			same = append(same, name)
+			continue
+		}
+		cause := fmt.Errorf("after the plan its catalog differs from that of the first schema of its group (fingerprint %s, not %s): it was not in the state the plan was made for; the next run plans it anew", shortFP(fps[name]), shortFP(expected))
+		res := Result{Schema: name, Err: errors.Join(fmt.Errorf("apply to %q: %w", name, cause), r.recordError(ctx, []string{name}, hash, cause))}
+		r.count(func(s *Summary) { s.Applied--; s.Failed++; s.Failures = append(s.Failures, res) })
+	}
+	err = shareddb.New(r.pool).LedgerSetFingerprint(ctx, shareddb.LedgerSetFingerprintParams{SchemaNames: same, Fingerprint: expected, AppliedHash: hash})
+	if err != nil {
+		r.count(func(s *Summary) { s.Warnings = append(s.Warnings, fmt.Errorf("record fingerprints: %w", err)) })
+	}
 }
 
 // acquire takes a slot of sem unless ctx ends first.
@@ -693,14 +740,18 @@ func (r *runner) skip(n int) {
 }
 
 // applyOne applies p to one schema in one transaction: the statements (unqualified for a
-// tenant, run with SET LOCAL search_path), the schema's new fingerprint (which must equal
-// expected, if set) and its ledger row. On failure it rolls back and records the error in the
-// ledger in a transaction of its own.
-func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash, expected string) (fp string, err error) {
+// tenant, run with SET LOCAL search_path) and the schema's ledger row, with its new fingerprint
+// if measure is set. On failure it rolls back and records the error in the ledger in a
+// transaction of its own.
+func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
 	start := time.Now()
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var script strings.Builder
 		fmt.Fprintf(&script, "SET LOCAL lock_timeout = %d;\n", max(1, r.opts.LockTimeout.Milliseconds()))
+		// The change and its ledger row commit together, so a crash can lose both, never one
+		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
+		// good part of the cost of a small DDL transaction.
+		script.WriteString("SET LOCAL synchronous_commit = off;\n")
 		if !p.Shared {
 			script.WriteString("SET LOCAL search_path TO " + pgx.Identifier{name}.Sanitize() + ";\n")
 		}
@@ -710,14 +761,15 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash, expec
 		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 			return err
 		}
-		var err error
-		if fp, err = fingerprintOne(ctx, tx, name); err != nil {
-			return err
+		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash}
+		if measure {
+			var err error
+			if fp, err = fingerprintOne(ctx, tx, name); err != nil {
+				return err
+			}
+			params.Fingerprint = &fp
 		}
-		if expected != "" && fp != expected {
-			return fmt.Errorf("after the plan its catalog differs from that of the first schema of its group (fingerprint %s, not %s): it was not in the state the plan was made for; rerun to plan it anew", shortFP(fp), shortFP(expected))
-		}
-		return shareddb.New(tx).LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, Fingerprint: &fp})
+		return shareddb.New(tx).LedgerRecordApplied(ctx, params)
 	})
 	res := Result{Schema: name, Err: err, Duration: time.Since(start)}
 	if err != nil {

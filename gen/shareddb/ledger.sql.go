@@ -153,3 +153,22 @@ func (q *Queries) LedgerRecordError(ctx context.Context, arg LedgerRecordErrorPa
 	_, err := q.db.Exec(ctx, ledgerRecordError, arg.LastError, arg.AttemptedHash, arg.SchemaNames)
 	return err
 }
+
+const ledgerSetFingerprint = `-- name: LedgerSetFingerprint :exec
+UPDATE public.schema_ledger
+SET fingerprint = $1::text
+WHERE schema_name = ANY ($2::text[]) AND applied_hash = $3::text
+`
+
+type LedgerSetFingerprintParams struct {
+	Fingerprint string   `json:"fingerprint"`
+	SchemaNames []string `json:"schema_names"`
+	AppliedHash string   `json:"applied_hash"`
+}
+
+// LedgerSetFingerprint records the catalog fingerprint that schemas just brought to the state
+// applied_hash were found to have (checked after a group's transactions, in one query).
+func (q *Queries) LedgerSetFingerprint(ctx context.Context, arg LedgerSetFingerprintParams) error {
+	_, err := q.db.Exec(ctx, ledgerSetFingerprint, arg.Fingerprint, arg.SchemaNames, arg.AppliedHash)
+	return err
+}

@@ -58,3 +58,10 @@ ON CONFLICT (schema_name) DO UPDATE
 SET last_error = excluded.last_error,
     last_error_at = excluded.last_error_at,
     attempted_hash = excluded.attempted_hash;
+
+-- LedgerSetFingerprint records the catalog fingerprint that schemas just brought to the state
+-- applied_hash were found to have (checked after a group's transactions, in one query).
+-- name: LedgerSetFingerprint :exec
+UPDATE public.schema_ledger
+SET fingerprint = @fingerprint::text
+WHERE schema_name = ANY (@schema_names::text[]) AND applied_hash = @applied_hash::text;
