@@ -77,7 +77,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return usagef("dev: TOODOO_SESSION_KEYS: %s", err)
 	}
-	logger := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := newLogger(e.Stderr, "text", slog.LevelInfo)
 
 	// A container that was just started may still be initialising: wait for it a little.
 	db, err := openWithRetry(ctx, *dbURL, 30*time.Second)
@@ -90,7 +90,10 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("dev: schema definition: %w", err)
 	}
-	sum, err := migrate.Run(ctx, *dbURL, def, migrate.Options{Wait: true}, nil)
+	// The migrator's advisory lock and the host cache's LISTEN need a session of their own, which
+	// a transaction-mode pooler does not give: TOODOO_DIRECT_DATABASE_URL leads around it.
+	directURL := cmp.Or(e.Getenv("TOODOO_DIRECT_DATABASE_URL"), *dbURL)
+	sum, err := migrate.Run(ctx, *dbURL, def, migrate.Options{Wait: true, DirectURL: directURL}, nil)
 	if err != nil {
 		return fmt.Errorf("dev: migrate: %w", err)
 	}
@@ -112,7 +115,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	srv, err := web.New(web.Config{
 		Addr:              *addr,
 		BaseDomain:        baseDomain,
-		DirectDatabaseURL: cmp.Or(e.Getenv("TOODOO_DIRECT_DATABASE_URL"), *dbURL),
+		DirectDatabaseURL: directURL,
 		SessionKeys:       keys,
 		Dev:               true,
 	}, db, logger)
