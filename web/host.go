@@ -150,6 +150,9 @@ func (c *hostCache) refresh(ctx context.Context, payload string) {
 	}
 	rows, err := c.db.Shared().DomainResolveByTenant(ctx, id)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down
+		}
 		// The map would be wrong for this tenant: stop trusting it until the next reload.
 		c.lost(err)
 		return
