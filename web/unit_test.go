@@ -1,0 +1,239 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+func TestValidateSubdomain(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct {
+		in, wantSub, wantName string
+		wantErr               bool
+	}{
+		{"acme", "acme", "acme", false},
+		{" Acme ", "acme", "acme", false},
+		{"acme-co", "acme-co", "acme_co", false},
+		{"a1b", "a1b", "a1b", false},
+		{strings.Repeat("a", 32), strings.Repeat("a", 32), strings.Repeat("a", 32), false},
+		{strings.Repeat("a", 33), "", "", true},
+		{"ab", "", "", true},
+		{"", "", "", true},
+		{"1abc", "", "", true},
+		{"abc-", "", "", true},
+		{"a--b", "", "", true},
+		{"a_b", "", "", true},
+		{"a.b.c", "", "", true},
+		{"www", "", "", true},
+		{"admin", "", "", true},
+		{"api", "", "", true},
+		{"app", "", "", true},
+		{"static", "", "", true},
+		{"mail", "", "", true},
+		{"pg-catalog", "", "", true},
+		{"toodoo-x", "", "", true},
+		{"public", "", "", true},
+		{"information-schema", "", "", true},
+		{"ünï", "", "", true},
+	} {
+		sub, name, err := validateSubdomain(test.in)
+		if sub != test.wantSub || name != test.wantName || (err != nil) != test.wantErr {
+			t.Errorf("validateSubdomain(%q) = %q, %q, %v; want %q, %q, error %t", test.in, sub, name, err, test.wantSub, test.wantName, test.wantErr)
+		}
+		if err != nil {
+			var te *toodoo.Error
+			if !errors.As(err, &te) || te.Field != "subdomain" {
+				t.Errorf("validateSubdomain(%q): error %v does not name the field", test.in, err)
+			}
+		}
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct{ in, want string }{
+		{"", "/"},
+		{"/", "/"},
+		{"/tokens", "/tokens"},
+		{"/?status=done", "/?status=done"},
+		{"//evil.example", "/"},
+		{"///evil.example", "/"},
+		{"/\\evil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"evil", "/"},
+		{"javascript:alert(1)", "/"},
+	} {
+		if got := safeNext(test.in); got != test.want {
+			t.Errorf("safeNext(%q) = %q, want %q", test.in, got, test.want)
+		}
+	}
+}
+
+func TestParseSessionKeys(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("k", 32)
+	for _, test := range []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"", 0, false},
+		{long, 1, false},
+		{long + "," + long + "2", 2, false},
+		{" " + long + " , ", 1, false},
+		{"short", 0, true},
+		{long + ",short", 0, true},
+	} {
+		keys, err := ParseSessionKeys(test.in)
+		if len(keys) != test.want || (err != nil) != test.wantErr {
+			t.Errorf("ParseSessionKeys(%q) = %d keys, %v; want %d, error %t", test.in, len(keys), err, test.want, test.wantErr)
+		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.168.1.7/32", "::1/128", "fd00::/8"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.0/8,nope"} {
+		if _, err := ParseTrustedProxies(bad); err == nil {
+			t.Errorf("ParseTrustedProxies(%q): no error", bad)
+		}
+	}
+}
+
+// TestNewConfig: session keys are required outside dev mode, and must be long enough.
+func TestNewConfig(t *testing.T) {
+	t.Parallel()
+	db := tenancy.New(nil)
+	if _, err := New(Config{}, db, nil); err == nil || !strings.Contains(err.Error(), "TOODOO_SESSION_KEYS") {
+		t.Errorf("no key: %v", err)
+	}
+	if _, err := New(Config{SessionKeys: [][]byte{[]byte("short")}}, db, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Errorf("short key: %v", err)
+	}
+	if _, err := New(Config{Dev: true}, db, nil); err != nil {
+		t.Errorf("dev mode without key: %v", err)
+	}
+	if _, err := New(Config{Dev: true, BaseDomain: "http://x"}, db, nil); err == nil {
+		t.Error("a URL as base domain is accepted")
+	}
+}
+
+// TestTrustedProxies: X-Forwarded-* are believed from trusted proxies only.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	srv, err := New(Config{Dev: true, BaseDomain: testBase, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, tenancy.New(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []struct {
+		remote, xff, xfh, xfp string
+		wantIP, wantHost      string
+		wantScheme            string
+	}{
+		{"203.0.113.5:1", "1.2.3.4", "evil.example", "https", "203.0.113.5", testBase, "http"},
+		{"10.1.1.1:1", "1.2.3.4", "www." + testBase, "https", "1.2.3.4", "www." + testBase, "https"},
+		{"10.1.1.1:1", "6.6.6.6, 1.2.3.4, 10.2.2.2", "", "", "1.2.3.4", testBase, "http"},
+		{"10.1.1.1:1", "", "", "gopher", "10.1.1.1", testBase, "http"},
+	} {
+		var gotIP, gotHost, gotScheme string
+		h := srv.logRequest(srv.trustProxies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ri := info(r.Context())
+			gotIP, gotHost, gotScheme = ri.ClientIP, r.Host, ri.Scheme
+		})))
+		req, _ := http.NewRequest(http.MethodGet, "http://"+testBase+"/", nil)
+		req.RemoteAddr = test.remote
+		for k, v := range map[string]string{"X-Forwarded-For": test.xff, "X-Forwarded-Host": test.xfh, "X-Forwarded-Proto": test.xfp} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		h.ServeHTTP(discard{}, req)
+		if gotIP != test.wantIP || gotHost != test.wantHost || gotScheme != test.wantScheme {
+			t.Errorf("%+v: got ip %q host %q scheme %q", test, gotIP, gotHost, gotScheme)
+		}
+	}
+}
+
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	l := newLimiter(RateLimit{Burst: 2, Every: 10 * time.Second})
+	l.now = func() time.Time { return now }
+	for i := range 2 {
+		if ok, _ := l.allow("a"); !ok {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	ok, wait := l.allow("a")
+	if ok || wait != 10*time.Second {
+		t.Fatalf("third attempt: %t, wait %v", ok, wait)
+	}
+	if ok, _ := l.allow("b"); !ok {
+		t.Fatal("another key is limited")
+	}
+	now = now.Add(5 * time.Second)
+	if ok, wait := l.check("a"); ok || wait != 5*time.Second {
+		t.Fatalf("after 5s: %t, %v", ok, wait)
+	}
+	now = now.Add(5 * time.Second)
+	if ok, _ := l.allow("a"); !ok {
+		t.Fatal("not refilled after 10s")
+	}
+	l.take("c")
+	l.take("c")
+	l.take("c")
+	if ok, _ := l.check("c"); ok {
+		t.Fatal("take does not spend")
+	}
+}
+
+func TestErrorStatus(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct {
+		err  error
+		want int
+	}{
+		{toodoo.Invalid("x", "bad"), 400},
+		{toodoo.Errorf(toodoo.EUNAUTHORIZED, "x"), 401},
+		{toodoo.Errorf(toodoo.EFORBIDDEN, "x"), 403},
+		{toodoo.Errorf(toodoo.ESUSPENDED, "x"), 403},
+		{toodoo.ErrNotFound, 404},
+		{fmt.Errorf("wrapped: %w", toodoo.ErrNotFound), 404},
+		{toodoo.Errorf(toodoo.ECONFLICT, "x"), 409},
+		{errMethodNotAllowed, 405},
+		{errTooLarge, 413},
+		{&http.MaxBytesError{Limit: 1}, 413},
+		{errNotJSON, 415},
+		{tooManyAttempts(time.Second), 429},
+		{errors.New("boom"), 500},
+	} {
+		if got := errorStatus(test.err); got != test.want {
+			t.Errorf("errorStatus(%v) = %d, want %d", test.err, got, test.want)
+		}
+	}
+	if msg := errorMessage(errors.New("password=hunter2 connection refused")); strings.Contains(msg, "hunter2") {
+		t.Errorf("an internal error's detail is shown: %q", msg)
+	}
+}
