@@ -22,13 +22,14 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
-// Labels of the harness's containers. `go tool task test` removes labelled containers whose
-// process is gone, in case both the test binary and its reaper were killed.
+// Labels of the harness's containers. deploy/postgres/reap-test-containers.sh (run by
+// `go tool task test`) removes labelled containers whose process is gone, in case both the test
+// binary and its reaper were killed.
 const (
 	labelDBTest  = "org.toodoo.dbtest"         // "1" on every container of the harness
 	labelSession = "org.toodoo.dbtest.session" // random, one per test binary
 	labelPID     = "org.toodoo.dbtest.pid"     // the test binary's process id
-	labelHost    = "org.toodoo.dbtest.host"    // hostTag() of the machine that runs it
+	labelHost    = "org.toodoo.dbtest.host"    // host name of the machine that runs it
 )
 
 // envReaper, when set in a test binary's environment, makes it a reaper (see init).
@@ -90,6 +91,7 @@ func startContainer(ctx context.Context) (admin string, stop func(context.Contex
 	if err != nil {
 		return "", nil, fmt.Errorf("start container reaper: %w", err)
 	}
+	hostname, _ := os.Hostname()
 	ctr, err := tcpostgres.Run(ctx, image,
 		tcpostgres.WithUsername("postgres"),
 		tcpostgres.WithPassword("postgres"),
@@ -99,7 +101,7 @@ func startContainer(ctx context.Context) (admin string, stop func(context.Contex
 			labelDBTest:  "1",
 			labelSession: session,
 			labelPID:     strconv.Itoa(os.Getpid()),
-			labelHost:    hostTag(),
+			labelHost:    hostname,
 		}),
 		// The module (v0.45.0) waits for nothing by default. This is its BasicWaitStrategies
 		// with a deadline that suits a busy 2-core machine: the second "ready" (the entrypoint
