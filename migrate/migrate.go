@@ -13,8 +13,9 @@
 //   - Due schemas are fingerprinted in one catalog query (see fingerprintQuery) and grouped by
 //     fingerprint. Atlas inspects one schema per group; the plan it yields, rendered without a
 //     schema qualifier, is applied to every schema of the group with its search_path set. The
-//     first schema of a group to succeed fixes the fingerprint every other one must have after
-//     the plan, so a schema that was not what the plan assumed is rolled back, not half-fixed.
+//     first schema of a group to succeed fixes the fingerprint the plan produces; one catalog
+//     query after the group checks that every other schema reached it, and fails (in the
+//     ledger too) any that did not, so that the next run plans it anew.
 //   - Verify compares every tenant's fingerprint with that of a scratch schema built from the
 //     template (in a transaction that is rolled back), and inspects only the schemas that differ.
 //
@@ -201,7 +202,7 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 		problems = append(problems, fmt.Sprintf("%d of %d schemas failed", sum.Failed, sum.Schemas))
 	}
 	if opts.DryRun && sum.Drifted > 0 {
-		problems = append(problems, fmt.Sprintf("%d schemas drifted from schema.hcl (not repaired: dry run)", sum.Drifted))
+		problems = append(problems, fmt.Sprintf("%d %s drifted from schema.hcl (not repaired: dry run)", sum.Drifted, plural(sum.Drifted, "schema", "schemas")))
 	}
 	if len(problems) > 0 {
 		return sum, fmt.Errorf("migrate: %s: %w", strings.Join(problems, "; "), ErrIncomplete)
@@ -873,6 +874,13 @@ func (r *runner) desiredFingerprint(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("migrate: %w", err)
 	}
 	return fp, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func truncate(s string, n int) string {
