@@ -1,11 +1,16 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,4 +241,88 @@ func TestErrorStatus(t *testing.T) {
 	if msg := errorMessage(errors.New("password=hunter2 connection refused")); strings.Contains(msg, "hunter2") {
 		t.Errorf("an internal error's detail is shown: %q", msg)
 	}
+}
+
+// TestTemplatesFitCSP: the Content-Security-Policy allows no inline styles or scripts and no
+// external assets, so the templates must have none.
+func TestTemplatesFitCSP(t *testing.T) {
+	t.Parallel()
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("templates: %v, %v", names, err)
+	}
+	for _, name := range names {
+		b, err := assets.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{`style="`, "<style", "<script", "http://", "https://", " on"} {
+			if bad == " on" {
+				for _, ev := range []string{" onclick=", " onsubmit=", " onload="} {
+					if strings.Contains(string(b), ev) {
+						t.Errorf("%s has an inline event handler %q", name, ev)
+					}
+				}
+				continue
+			}
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s contains %q", name, bad)
+			}
+		}
+	}
+}
+
+// TestRequestLog: one line per request with request id, tenant, user, status and duration.
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var buf syncBuffer
+	srv, err := New(Config{BaseDomain: testBase, SessionKeys: [][]byte{testKey}}, b.db, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.accounts.Params = cheap
+	br := &browser{t: t, srv: srv, host: firstHost, addr: "192.0.2.99:1"}
+	br.login(b.alice.Email)
+	buf.Reset()
+	wantStatus(t, br.get("/"), http.StatusOK)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines for one request:\n%s", len(lines), buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["msg"] != "request" || rec["request_id"] == "" || rec["tenant"] != "first" || rec["user_id"] != float64(b.alice.ID) ||
+		rec["status"] != float64(200) || rec["duration"] == nil || rec["path"] != "/" {
+		t.Fatalf("log line %v", rec)
+	}
+	if strings.Contains(buf.String(), testPassword) {
+		t.Fatal("the password is logged")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
