@@ -304,3 +304,75 @@ func TestServeShutdown(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+// TestMethodsAndPaths: a wrong method is 405 and an unknown path 404, on every router.
+func TestMethodsAndPaths(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ws := b.browser(firstHost)
+	ws.login(b.root.Email)
+	pub := b.browser(testBase)
+	pub.login(b.root.Email)
+	for _, tc := range []struct {
+		br           *browser
+		method, path string
+		want         int
+	}{
+		{ws, "PUT", "/", 405},
+		{ws, "PUT", "/login", 405},
+		{ws, "DELETE", "/logout", 405},
+		{ws, "PUT", "/password", 405},
+		{ws, "GET", "/todos", 405},
+		{ws, "PUT", "/members", 405},
+		{ws, "GET", "/members/1/remove", 405},
+		{ws, "POST", "/static/style.css", 405},
+		{ws, "GET", "/nothing", 404},
+		{ws, "GET", "/members/x", 404},
+		{ws, "GET", "/signup", 404},
+		{ws, "GET", "/admin", 404},
+		{pub, "PUT", "/", 405},
+		{pub, "PUT", "/login", 405},
+		{pub, "GET", "/admin/tenants", 405},
+		{pub, "PUT", "/signup", 405},
+		{pub, "GET", "/todos/1/edit", 404},
+		{pub, "GET", "/api/v1/todos", 404},
+		{pub, "GET", "/members", 404},
+	} {
+		if rec := tc.br.do(tc.method, tc.path, nil, http.Header{"Sec-Fetch-Site": {"same-origin"}}); rec.Code != tc.want {
+			t.Errorf("%s %s%s: %d, want %d", tc.method, tc.br.host, tc.path, rec.Code, tc.want)
+		}
+	}
+}
+
+// TestPasswordChange: the page checks the current password, and ends the user's other
+// sessions on every host while keeping the one that changed it.
+func TestPasswordChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.member(b.second, b.alice, account.RoleMember)
+	here, other, elsewhere := b.browser(firstHost), b.browser(firstHost), b.browser(secondHost)
+	here.login(b.alice.Email)
+	other.login(b.alice.Email)
+	elsewhere.login(b.alice.Email)
+	wantRedirect(t, b.browser(firstHost).get("/password"), "/login")
+
+	rec := here.post("/password", "current_password", "wrong wrong", "new_password", "new password 1", "confirm_password", "new password 1")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if got := texts(parseHTML(t, rec), byID("current_password-error")); len(got) != 1 {
+		t.Fatalf("errors %q", got)
+	}
+	rec = here.post("/password", "current_password", testPassword, "new_password", "new password 1", "confirm_password", "new password 2")
+	wantStatus(t, rec, http.StatusBadRequest)
+	rec = here.post("/password", "current_password", testPassword, "new_password", "short", "confirm_password", "short")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if got := texts(parseHTML(t, rec), byID("new_password-error")); len(got) != 1 || !strings.Contains(got[0], "short") {
+		t.Fatalf("errors %q", got)
+	}
+
+	wantRedirect(t, here.post("/password", "current_password", testPassword, "new_password", "new password 1", "confirm_password", "new password 1"), "/")
+	wantStatus(t, here.get("/"), http.StatusOK)
+	wantRedirect(t, other.get("/"), "/login")
+	wantRedirect(t, elsewhere.get("/"), "/login")
+	wantStatus(t, b.browser(firstHost).post("/login", "email", b.alice.Email, "password", testPassword), http.StatusUnauthorized)
+	wantRedirect(t, b.browser(firstHost).post("/login", "email", b.alice.Email, "password", "new password 1"), "/")
+}

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -26,7 +25,7 @@ func (s *Server) routes() http.Handler {
 	pub.Handle("/signup", s.handle(s.handleSignupShow)).Methods(http.MethodGet)
 	pub.Handle("/signup", s.handle(s.handleSignupSubmit)).Methods(http.MethodPost)
 
-	admin := pub.MatcherFunc(pathUnder("/admin")).Subrouter()
+	admin := s.subrouter(pub.NewRoute())
 	admin.Use(s.requireSuperuser)
 	admin.Handle("/admin", s.handle(s.handleAdminShow)).Methods(http.MethodGet)
 	admin.Handle("/admin/tenants", s.handle(s.handleAdminTenantCreate)).Methods(http.MethodPost)
@@ -41,7 +40,7 @@ func (s *Server) routes() http.Handler {
 	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet)
 	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
-	app := ws.NewRoute().Subrouter()
+	app := s.subrouter(ws.NewRoute())
 	app.Use(s.requireMember)
 	app.Handle("/", s.handle(s.handleTodoIndex)).Methods(http.MethodGet)
 	app.Handle("/todos", s.handle(s.handleTodoCreate)).Methods(http.MethodPost)
@@ -53,7 +52,7 @@ func (s *Server) routes() http.Handler {
 	app.Handle("/tokens", s.handle(s.handleTokenCreate)).Methods(http.MethodPost)
 	app.Handle("/tokens/{id:[0-9]+}/revoke", s.handle(s.handleTokenRevoke)).Methods(http.MethodPost)
 
-	members := app.MatcherFunc(pathUnder("/members")).Subrouter()
+	members := s.subrouter(app.NewRoute())
 	members.Use(s.requireOwner)
 	members.Handle("/members", s.handle(s.handleMemberIndex)).Methods(http.MethodGet)
 	members.Handle("/members", s.handle(s.handleMemberAdd)).Methods(http.MethodPost)
@@ -103,19 +102,27 @@ func (s *Server) newRouter() *mux.Router {
 	return r
 }
 
-// accountRoutes are on every host: the stylesheet, signing in and out.
+// subrouter returns route's subrouter, which answers 405 itself (gorilla/mux otherwise turns a
+// method mismatch inside a subrouter into a 404). Subrouters here hang off matcher-less routes
+// and their routes use full paths: a matcher copied from the parent route into every subroute
+// would clear an earlier route's method mismatch, and a 405 would become a 404.
+func (s *Server) subrouter(route *mux.Route) *mux.Router {
+	r := route.Subrouter()
+	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })
+	return r
+}
+
+// accountRoutes are on every host: the stylesheet, signing in and out, the password.
 func (s *Server) accountRoutes(r *mux.Router) {
 	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet)
 	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
 	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
-}
 
-// pathUnder matches prefix itself and everything below it (not "/adminx" for "/admin").
-func pathUnder(prefix string) mux.MatcherFunc {
-	return func(r *http.Request, _ *mux.RouteMatch) bool {
-		return r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")
-	}
+	signedIn := s.subrouter(r.NewRoute())
+	signedIn.Use(s.requireUser)
+	signedIn.Handle("/password", s.handle(s.handlePasswordShow)).Methods(http.MethodGet)
+	signedIn.Handle("/password", s.handle(s.handlePasswordChange)).Methods(http.MethodPost)
 }
 
 // health answers /healthz (the process is up) and /readyz (the database answers) on any host,
