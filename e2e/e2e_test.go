@@ -373,6 +373,17 @@ func TestSeedScenario(t *testing.T) {
 	if titles := b.todoTitles(); !slices.Equal(titles, []string{todo}) {
 		t.Errorf("acme lists %q, want just %q", titles, todo)
 	}
+
+	// On a phone's width the list is readable: nothing wider than the screen.
+	b.do("narrow the window to a phone's width",
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(todoXPath(todo)),
+	)
+	b.shot("acme-phone")
+	if w := run(b, "measure the page", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
+		t.Errorf("on a 390px wide screen the page is %dpx wide: it scrolls sideways", w)
+	}
 }
 
 // TestBrowserResolvesLocalhostSubdomains checks the premise of `task dev` and of the scenario:

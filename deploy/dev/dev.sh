@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # dev.sh [run|start|reset|url]: the development database behind `go tool task dev`.
 #
-#   run    (what `go tool task dev` does) with DATABASE_URL set, run `toodoo dev` on that
-#          database; otherwise `start` the container and run `toodoo dev` on it. Arguments are
-#          passed on to `toodoo dev`.
+#   run    (what `go tool task dev` does) with DATABASE_URL set, build and run `toodoo dev` on
+#          that database; otherwise `start` the container and run `toodoo dev` on it. Arguments
+#          are passed on to `toodoo dev`.
 #   start  make sure the PostgreSQL image exists (deploy/postgres/build-image.sh), then start the
 #          container toodoo-dev-postgres (created once, with its data in the named volume
 #          toodoo-dev-pgdata, so it survives restarts), publish it on 127.0.0.1:$TOODOO_DEV_PG_PORT
@@ -96,7 +96,12 @@ run() {
 		export DATABASE_URL
 	fi
 	cd "$here/../.."
-	exec go run ./cmd/toodoo dev "$@"
+	# Built and exec'd rather than `go run`: on Ctrl-C, `go run` exits with status 1 even when the
+	# server shut down cleanly, and task would report the stop as a failure.
+	bin="${TMPDIR:-/tmp}/toodoo-dev-$(id -u)/toodoo"
+	mkdir -p "$(dirname "$bin")"
+	go build -o "$bin" ./cmd/toodoo
+	exec "$bin" dev "$@"
 }
 
 cmd="${1:-run}"
