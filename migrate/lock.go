@@ -10,7 +10,7 @@ import (
 	"github.com/toodoo/toodoo"
 )
 
-// lockKey is the session advisory lock every migrator of a database takes ("toodoo" in ASCII).
+// lockKey is the advisory lock every migrator of a database takes ("toodoo" in ASCII).
 const lockKey int64 = 0x746f6f646f6f
 
 // ErrLocked is returned (wrapped, with who holds the lock) when another migrator is running on
@@ -23,14 +23,24 @@ type lockedError struct{ detail *toodoo.Error }
 func (e *lockedError) Error() string   { return e.detail.Message }
 func (e *lockedError) Unwrap() []error { return []error{e.detail, ErrLocked} }
 
+// lockKeepalive is how often the lock's idle transaction says something, so that an
+// idle_in_transaction_session_timeout (in PostgreSQL or a pooler) does not end it mid-run.
+const lockKeepalive = 5 * time.Second
+
 // acquireLock takes the migrators' advisory lock on a connection of its own and returns the
-// function that releases it. The lock is session-level, so url must lead straight to the server:
-// through a transaction-mode pooler the session would not be ours. Without wait, a held lock is
-// an error at once; with wait, it blocks until the lock is free or ctx ends.
+// function that releases it. Without wait, a held lock is an error at once; with wait, it blocks
+// until the lock is free or ctx ends.
+//
+// The lock is transaction-level, taken in a transaction that stays open for the whole run
+// (pg_advisory_xact_lock): a transaction-mode pooler such as PgBouncer keeps one server
+// connection for a transaction, so the lock holds even through one, where a session-level lock
+// would stay behind on a server connection other clients then use. The open transaction has no
+// snapshot between statements (READ COMMITTED), so it holds back no vacuum. If the process dies,
+// the connection ends and the lock with it.
 func acquireLock(ctx context.Context, url string, wait bool, rep Reporter) (release func(), err error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: parse the direct database URL: %w", err)
+		return nil, fmt.Errorf("migrate: parse the database URL for the lock: %w", err)
 	}
 	if _, set := cfg.RuntimeParams["application_name"]; !set {
 		cfg.RuntimeParams["application_name"] = "toodoo migrate"
@@ -39,40 +49,59 @@ func acquireLock(ctx context.Context, url string, wait bool, rep Reporter) (rele
 	if err != nil {
 		return nil, fmt.Errorf("migrate: connect for the migration lock: %w", err)
 	}
-	release = func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		// Closing the session releases the lock too; unlocking first makes it immediate even
-		// if the close is slow.
-		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", lockKey)
-		_ = conn.Close(ctx)
-	}
-	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey).Scan(&got); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("migrate: take the migration lock: %w", err)
-	}
-	if got {
-		return release, nil
-	}
-	if !wait {
-		err := lockHolder(ctx, conn)
+	fail := func(err error) (func(), error) {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	rep.Waiting()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("migrate: wait for the migration lock: %w", err)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("migrate: take the migration lock: %w", err))
 	}
-	return release, nil
+	var got bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", lockKey).Scan(&got); err != nil {
+		return fail(fmt.Errorf("migrate: take the migration lock: %w", err))
+	}
+	if !got && !wait {
+		return fail(lockHolder(ctx, tx))
+	}
+	if !got {
+		rep.Waiting()
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return fail(fmt.Errorf("migrate: wait for the migration lock: %w", err))
+		}
+	}
+
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(lockKeepalive)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				kctx, cancel := context.WithTimeout(context.Background(), lockKeepalive)
+				_, _ = tx.Exec(kctx, "SELECT 1")
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(ctx) // ends the transaction, and the lock
+		_ = conn.Close(ctx)
+	}, nil
 }
 
 // lockHolder returns ErrLocked, naming the session that holds the lock if it can be seen.
-func lockHolder(ctx context.Context, conn *pgx.Conn) error {
+func lockHolder(ctx context.Context, conn pgx.Tx) error {
 	var (
 		pid   int32
 		app   string

@@ -40,6 +40,7 @@ func TestAdvisoryLock(t *testing.T) {
 	url := dbtest.URL(t)
 	direct := dbtest.DirectURL(t, url)
 	def := schemadef.MustDefault()
+	createTenants(t, url, def, "one")
 	release := holdLock(t, direct)
 
 	start := time.Now()
@@ -52,6 +53,10 @@ func TestAdvisoryLock(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("refusing took %v: it must not wait", d)
+	}
+	// The lock works through the pooled URL too (a transaction-mode pooler with TEST_PGBOUNCER=1).
+	if _, err := migrate.Run(context.Background(), url, def, migrate.Options{}, nil); !errors.Is(err, migrate.ErrLocked) {
+		t.Fatalf("through the pooled URL: err = %v, want ErrLocked", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -68,12 +73,49 @@ func TestAdvisoryLock(t *testing.T) {
 	}()
 	rec = &recorder{}
 	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
-	if err != nil || rec.waiting != 1 || sum.Recorded != 1 {
+	if err != nil || rec.waiting != 1 || sum.Recorded != 1 || sum.Current != 1 {
 		t.Fatalf("after the release: err = %v, waiting %d, summary %+v", err, rec.waiting, sum)
 	}
-	// The lock is released when Run returns: the next run takes it at once.
+	// The lock is released when Run returns: the next runs take it at once, and one holding it
+	// through the pooled URL keeps the others out.
+	for range 3 {
+		if _, err := migrate.Run(context.Background(), url, def, migrate.Options{}, nil); err != nil {
+			t.Fatalf("the lock was not released: %v", err)
+		}
+	}
 	if _, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct}, nil); err != nil {
 		t.Fatalf("the lock was not released: %v", err)
+	}
+	rec = &recorder{}
+	blocker := &blockingReporter{planned: make(chan struct{}), resume: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := migrate.Run(context.Background(), url, withPriority(t), migrate.Options{}, blocker)
+		errc <- err
+	}()
+	<-blocker.planned // the first run holds the lock
+	_, err = migrate.Run(context.Background(), url, def, migrate.Options{}, nil)
+	close(blocker.resume)
+	if !errors.Is(err, migrate.ErrLocked) {
+		t.Errorf("while another run holds the lock through the pooled URL: err = %v, want ErrLocked", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockingReporter stops a run at its first plan until resume is closed.
+type blockingReporter struct {
+	migrate.NopReporter
+	once            bool
+	planned, resume chan struct{}
+}
+
+func (b *blockingReporter) Planned(*migrate.Plan) {
+	if !b.once {
+		b.once = true
+		close(b.planned)
+		<-b.resume
 	}
 }
 

@@ -65,8 +65,10 @@ type Options struct {
 	AllowDestructive bool
 	// Wait makes Run wait for another migrator's lock instead of returning ErrLocked.
 	Wait bool
-	// DirectURL is a URL of the same database that does not pass through a transaction-mode
-	// pooler, for the session-level advisory lock (default: the URL given to Run).
+	// DirectURL, if set, is the URL the lock's connection uses instead of the one given to
+	// Run (a URL that does not pass through a pooler). The lock works through a
+	// transaction-mode pooler too (see acquireLock); a direct URL spares the pooler a server
+	// connection held for the whole run.
 	DirectURL string
 	// LockTimeout bounds how long each schema's DDL waits for its table locks (default 5s), so
 	// a long transaction in one tenant fails that tenant instead of stalling the run and every
@@ -154,8 +156,8 @@ func (NopReporter) Done(Result)   {}
 var ErrIncomplete = errors.New("not every schema is in the desired state")
 
 // Run migrates "public" and the tenant schemas of the database at url to def (see the package
-// comment), reporting to rep (which may be nil). It holds a session advisory lock for the whole
-// run, so two migrators never work on one database at once.
+// comment), reporting to rep (which may be nil). It holds an advisory lock for the whole run, so
+// two migrators never work on one database at once.
 //
 // A schema that fails does not stop the others. The Summary is returned even with an error; the
 // error wraps ErrIncomplete if some schema failed, ErrLocked if another migrator is running, and

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/migrate"
 )
 
@@ -150,9 +151,11 @@ func TestMigrateFailures(t *testing.T) {
 	wantLines(t, "migrate", r.stdout, "2 schemas at fingerprint ", " (acme, initech): already as schema.hcl says; updating the ledger\n",
 		`COMMENT ON TABLE "todos" IS 'A workspace''s to-dos.';`, "  applied 1", "  recorded 2")
 
-	// A second migrator refuses while one holds the lock.
+	// A second migrator refuses while one holds the lock (taken here on a direct session: a
+	// session lock taken through a transaction-mode pooler would stay on a server connection
+	// that the migrator itself may be handed).
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.vars["DATABASE_URL"])
+	conn, err := pgx.Connect(ctx, dbtest.DirectURL(t, c.vars["DATABASE_URL"]))
 	if err != nil {
 		t.Fatal(err)
 	}
