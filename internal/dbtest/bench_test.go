@@ -11,7 +11,8 @@ import (
 
 // BenchmarkQueryExecMode compares pgx's query modes on the URL tests get: through PgBouncer
 // with TEST_PGBOUNCER=1, where only exec and simple_protocol work (PgBouncer 1.18 does not keep
-// named prepared statements in transaction mode), and directly otherwise.
+// named prepared statements in transaction mode), and directly otherwise. Compare the modes
+// with `benchstat -col /mode`.
 func BenchmarkQueryExecMode(b *testing.B) {
 	url := dbtest.URL(b)
 	modes := []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
@@ -24,9 +25,9 @@ func BenchmarkQueryExecMode(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, mode := range modes {
-		b.Run(mode.String(), func(b *testing.B) {
+		b.Run("mode="+mode.String(), func(b *testing.B) {
 			conn := connectBench(b, url, mode)
-			b.Run("Row", func(b *testing.B) {
+			b.Run("q=row", func(b *testing.B) {
 				var name string
 				for i := 0; b.Loop(); i++ {
 					if err := conn.QueryRow(b.Context(), "SELECT display_name FROM public.tenants WHERE id = $1", int64(i%100+1)).Scan(&name); err != nil {
@@ -34,7 +35,7 @@ func BenchmarkQueryExecMode(b *testing.B) {
 					}
 				}
 			})
-			b.Run("Rows", func(b *testing.B) {
+			b.Run("q=rows", func(b *testing.B) {
 				for b.Loop() {
 					rows, _ := conn.Query(b.Context(), "SELECT id, schema_name, display_name, created_at FROM public.tenants WHERE status = $1 ORDER BY id LIMIT $2", "active", 50)
 					if _, err := pgx.CollectRows(rows, pgx.RowToMap); err != nil {
@@ -42,7 +43,7 @@ func BenchmarkQueryExecMode(b *testing.B) {
 					}
 				}
 			})
-			b.Run("Tx", func(b *testing.B) {
+			b.Run("q=tx", func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					err := pgx.BeginFunc(b.Context(), conn, func(tx pgx.Tx) error {
 						if _, err := tx.Exec(b.Context(), "SELECT set_config('search_path', $1, true)", "public"); err != nil {
