@@ -160,10 +160,10 @@ type seedResult struct {
 }
 
 // seedDemo creates the demo workspaces, the demo user (a superuser and owner of both) and each
-// workspace's to-dos, each only if missing: running it again changes nothing, and a demo
-// workspace someone deleted comes back empty-handed but for its seeded to-dos. To-dos are added
-// only to a workspace created by this call, so a person's edits (even deleting every to-do) are
-// never undone by a restart.
+// workspace's to-dos, each only if missing: running it again changes nothing (a demo workspace
+// someone deleted for good comes back, with its demo to-dos). To-dos are added only to a
+// workspace created by this call, so a person's edits (even deleting every to-do) are never
+// undone by a restart.
 //
 // Each workspace is created atomically (tenancy.Create); its to-dos follow in a second
 // transaction, so a crash between the two leaves a demo workspace without to-dos, nothing worse.
