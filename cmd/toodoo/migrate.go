@@ -50,7 +50,7 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 	fs.BoolVar(&opts.Wait, "wait", false, "wait for another running toodoo migrate instead of refusing")
 	fs.DurationVar(&opts.LockTimeout, "lock-timeout", 5*time.Second, "how long each schema's DDL may wait for its table locks")
 	opts.DirectURL = e.Getenv("TOODOO_DIRECT_DATABASE_URL")
-	fs.Func("direct-database-url", "`URL` for the migration lock that does not pass through a transaction-mode pooler (default $TOODOO_DIRECT_DATABASE_URL, else the database URL)", func(s string) error {
+	fs.Func("direct-database-url", "`URL` for the migration lock's connection, bypassing a pooler (default $TOODOO_DIRECT_DATABASE_URL, else the database URL)", func(s string) error {
 		opts.DirectURL = s
 		return nil
 	})
