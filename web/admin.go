@@ -108,6 +108,7 @@ func (s *Server) handleAdminTenantCreate(w http.ResponseWriter, r *http.Request)
 		return err
 	}
 	s.logger.InfoContext(ctx, "tenant created by admin", "tenant", t.Schema, "by", userFrom(ctx).ID)
+	s.tenantCreated()
 	flash(r, "ok", "Tenant "+t.Schema+" created.")
 	s.redirect(w, r, "/admin")
 	return nil

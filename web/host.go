@@ -27,8 +27,10 @@ func NormalizeHost(host string) string { return tenancy.NormalizeHost(host) }
 // While the listener on tenancy.HostsChannel is connected ("live"), the map holds every domain
 // of every tenant that is not deleted, and every change is announced with a notification whose
 // payload is the tenant's id; the cache then reloads that tenant's domains. A host that is not in
-// a live map is unknown, without asking the database, so a flood of random host names costs no
-// query at all.
+// a live map may still be one whose notification is on its way (a tenant created a millisecond
+// ago by this or another process, whose sign-up redirects the browser here at once), so a miss
+// asks the database, but only within a small global budget (missBudget) and behind the negative
+// cache: a flood of random host names costs a bounded number of queries per second.
 //
 // While the listener is not connected (at start-up, or after the connection failed), the map
 // might be stale, so lookups go to the database. Unknown hosts are then remembered in a bounded
@@ -46,6 +48,7 @@ type hostCache struct {
 
 	negativeMax int
 	negativeTTL time.Duration
+	misses      *limiter // database look-ups for hosts missing from a live map
 
 	// ready is closed after the first successful load by the listener (for tests and /readyz).
 	ready     chan struct{}
@@ -61,9 +64,14 @@ func newHostCache(db *tenancy.DB, logger *slog.Logger) *hostCache {
 		negative:    map[string]time.Time{},
 		negativeMax: 10000,
 		negativeTTL: 10 * time.Second,
+		misses:      newLimiter(missBudget),
 		ready:       make(chan struct{}),
 	}
 }
+
+// missBudget bounds the database look-ups for hosts that a live map does not know: 50 at once,
+// then 50 a second, shared by all unknown hosts.
+var missBudget = RateLimit{Burst: 50, Every: 20 * time.Millisecond}
 
 // errUnknownHost is returned by lookup for a host that leads nowhere.
 var errUnknownHost = toodoo.Errorf(toodoo.ENOTFOUND, "No workspace at this address.")
@@ -78,11 +86,15 @@ func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, er
 	switch {
 	case ok && live:
 		return t, nil
-	case live:
-		return tenancy.Tenant{}, errUnknownHost
 	case negative && time.Now().Before(expires):
 		return tenancy.Tenant{}, errUnknownHost
+	case live:
+		if allowed, _ := c.misses.allow(""); !allowed {
+			return tenancy.Tenant{}, errUnknownHost
+		}
 	}
+	// Not in the map: ask the database. A hit is not added to the map (the notification will
+	// add it; adding it here could resurrect a domain removed meanwhile).
 
 	row, err := tenancy.SharedV(ctx, c.db, func(ctx context.Context, q *shareddb.Queries) (shareddb.DomainResolveRow, error) {
 		return q.DomainResolve(ctx, host)

@@ -62,6 +62,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Dev is development mode: a random session key when none is given.
 	Dev bool
+	// SpareSchemas is how many spare tenant schemas Run keeps ready for sign-ups
+	// (TOODOO_SPARE_SCHEMAS; zero: none, every creation runs the template DDL).
+	SpareSchemas int
 
 	// MaxBodyBytes limits request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -138,6 +141,7 @@ type Server struct {
 	publicHosts map[string]bool
 
 	watchOnce sync.Once
+	spareWake chan struct{} // see keepSpares
 }
 
 // New checks cfg and builds a server on db. It parses every template (a broken template fails
@@ -198,6 +202,7 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		clientLimiter:  newLimiter(cfg.ClientLoginLimit),
 		accountLimiter: newLimiter(cfg.AccountLoginLimit),
 		publicHosts:    map[string]bool{base: true, "www." + base: true},
+		spareWake:      make(chan struct{}, 1),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -247,6 +252,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go func() { _ = s.WatchHosts(watchCtx) }()
+	go s.keepSpares(watchCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

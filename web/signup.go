@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/toodoo/toodoo"
@@ -183,7 +184,7 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 
 	var token string
 	var userErr error
-	_, err = s.db.Create(ctx, s.def, tenancy.CreateParams{
+	created, err := s.db.Create(ctx, s.def, tenancy.CreateParams{
 		Name:        name,
 		DisplayName: p.DisplayName,
 		Domain:      sub + "." + s.cfg.BaseDomain,
@@ -221,6 +222,10 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
 	}
 	s.logger.InfoContext(ctx, "workspace created by sign-up", "tenant", name, "request_id", info(ctx).ID)
+	// The browser comes back on the new host at once: learn it now rather than wait for the
+	// notification (other processes look a missing host up in the database; see hostCache).
+	s.hosts.refresh(ctx, strconv.FormatInt(created.ID, 10))
+	s.tenantCreated()
 	s.redirect(w, r, s.siteURL(r, sub+"."+s.cfg.BaseDomain)+"/login/token?t="+url.QueryEscape(token))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/tenancy"
@@ -637,4 +638,29 @@ func TestLoginTokenOtherHost(t *testing.T) {
 	wantRedirect(t, br.get(link), "/")
 	wantStatus(t, br.get("/"), http.StatusOK)
 	wantStatus(t, b.browser(firstHost).get(link), http.StatusUnauthorized)
+}
+
+// TestHostCacheMissAsksDatabase: a host missing from a live map may be a tenant whose
+// notification is still on its way (sign-up redirects the browser to it at once, perhaps to
+// another process), so a miss asks the database, within a global budget that bounds what a
+// flood of random host names can cost.
+func TestHostCacheMissAsksDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := func(host string) *browser { return &browser{t: t, srv: b.srv, host: host, addr: "192.0.2.9:1"} }
+	// A domain the listener has not been told about: inserted without NOTIFY.
+	addSilently := func(domain string) {
+		t.Helper()
+		if _, err := b.db.Pool().Exec(t.Context(), "INSERT INTO public.domains (domain, tenant_id) VALUES ($1, $2)", domain, b.first.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addSilently("quiet.example.com")
+	wantRedirect(t, br("quiet.example.com").get("/"), "/login")
+
+	// Budget spent: misses are unknown without a query, even for a host that exists.
+	b.srv.hosts.misses = newLimiter(RateLimit{Burst: 1, Every: time.Hour})
+	wantStatus(t, br("random-1.example.com").get("/"), http.StatusNotFound)
+	addSilently("later.example.com")
+	wantStatus(t, br("later.example.com").get("/"), http.StatusNotFound)
 }

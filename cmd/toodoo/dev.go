@@ -118,6 +118,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		DirectDatabaseURL: directURL,
 		SessionKeys:       keys,
 		Dev:               true,
+		SpareSchemas:      2,
 	}, db, logger)
 	if err != nil {
 		return err

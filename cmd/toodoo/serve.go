@@ -33,6 +33,7 @@ type serveOptions struct {
 //	TOODOO_TRUSTED_PROXIES       --trusted-proxies      CIDRs whose X-Forwarded-* headers are believed
 //	TOODOO_LOG_FORMAT            --log-format           json, text or auto
 //	TOODOO_LOG_LEVEL             --log-level            debug, info, warn or error
+//	TOODOO_SPARE_SCHEMAS         --spare-schemas        spare tenant schemas kept ready for sign-ups (default 2)
 func serveConfig(args []string, e *env) (serveOptions, error) {
 	fs, dbURL := newFlagSet(e, "serve", "serve [flags]")
 	direct := fs.String("direct-database-url", e.Getenv("TOODOO_DIRECT_DATABASE_URL"), "`URL` for LISTEN/NOTIFY that does not pass through a transaction-mode pooler (default $TOODOO_DIRECT_DATABASE_URL, else the database URL)")
@@ -42,6 +43,7 @@ func serveConfig(args []string, e *env) (serveOptions, error) {
 	proxies := fs.String("trusted-proxies", e.Getenv("TOODOO_TRUSTED_PROXIES"), "comma-separated `CIDRs` whose X-Forwarded-For/-Host/-Proto are believed (default $TOODOO_TRUSTED_PROXIES)")
 	logFormat := fs.String("log-format", cmp.Or(e.Getenv("TOODOO_LOG_FORMAT"), "auto"), "`json`, text or auto (JSON unless stderr is a terminal)")
 	logLevel := fs.String("log-level", cmp.Or(e.Getenv("TOODOO_LOG_LEVEL"), "info"), "`level`: debug, info, warn or error")
+	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), "2"), "how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or 2; 0: none)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: toodoo serve [flags]\n\nRuns the web server until SIGINT or SIGTERM. TOODOO_SESSION_KEYS (comma-separated random\nstrings of at least 32 bytes; the first signs, all verify) is read from the environment only.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -73,6 +75,11 @@ func serveConfig(args []string, e *env) (serveOptions, error) {
 			return o, usagef("serve: secure cookies: %q is not a boolean (true or false)", *secure)
 		}
 		o.Web.SecureCookies = b
+	}
+	if n, err := strconv.Atoi(*spares); err != nil || n < 0 || n > 100 {
+		return o, usagef("serve: spare schemas %q: use a number from 0 to 100", *spares)
+	} else {
+		o.Web.SpareSchemas = n
 	}
 	if o.Web.TrustedProxies, err = web.ParseTrustedProxies(*proxies); err != nil {
 		return o, usagef("serve: trusted proxies: %s", err)
