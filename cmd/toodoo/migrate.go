@@ -237,7 +237,8 @@ func (r *migrateReporter) summary(s *migrate.Summary, opts migrate.Options) {
 	row("inspections", s.Inspections, "Atlas schema inspections")
 	row("duration", s.Duration.Round(time.Millisecond), "")
 	if done := s.Applied + s.Failed; done > 0 && s.Duration > 0 && !opts.DryRun {
-		row("rate", fmt.Sprintf("%.0f", float64(done)/s.Duration.Seconds()), "schemas/s")
+		rate := float64(done) / s.Duration.Seconds()
+		row("rate", strings.TrimSuffix(fmt.Sprintf("%.1f", rate), ".0"), "schemas/s")
 	}
 	width := 0
 	for _, r := range rows {
@@ -252,13 +253,14 @@ func (r *migrateReporter) summary(s *migrate.Summary, opts migrate.Options) {
 func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 	fs, dbURL := newFlagSet(e, "migrate status", "migrate status [--json]\n\nShows, from the ledger, which schemas are current, behind or failed (drift is not checked:\nsee toodoo migrate --verify --dry-run).")
 	asJSON := fs.Bool("json", false, "print JSON")
+	schemaFile := fs.String("schema", "", "development: judge against this schema.hcl `FILE` instead of the one built in")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *dbURL == "" {
 		return usagef("no database: set DATABASE_URL or pass --database-url")
 	}
-	def, err := schemadef.Default()
+	def, err := loadSchema(*schemaFile)
 	if err != nil {
 		return err
 	}

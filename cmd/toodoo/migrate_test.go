@@ -108,6 +108,10 @@ func TestMigrate(t *testing.T) {
 	if got := c.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"); got != "2" {
 		t.Errorf("%s tenants have priority, want 2", got)
 	}
+	out = c.ok("migrate", "status", "--schema", file)
+	wantLines(t, "migrate status --schema", out, "3 current, 0 behind, 0 failed")
+	out = c.ok("migrate", "status")
+	wantLines(t, "migrate status", out, "1 current, 2 behind, 0 failed")
 	out = c.ok("migrate", "--schema", file, "--verify")
 	wantLines(t, "migrate --verify", out, "  current      3  nothing to do", "  drifted      0  changed by hand")
 }
