@@ -173,15 +173,16 @@ func TestVerify(t *testing.T) {
 	exec(t, url, `ALTER TABLE extra_col.todos ADD COLUMN hand text;
 		DROP INDEX no_index.todos_done_id_idx;
 		DROP INDEX no_index2.todos_done_id_idx;
-		COMMENT ON TABLE comment.todos IS 'changed by hand'`)
+		COMMENT ON TABLE comment.todos IS 'changed by hand';
+		COMMENT ON TABLE public.users IS 'changed by hand'`)
 
 	rec := &recorder{}
 	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{Verify: true, DryRun: true}, rec)
-	if !errors.Is(err, migrate.ErrIncomplete) || !strings.Contains(err.Error(), "4 schemas drifted") {
-		t.Fatalf("dry-run verify: err = %v, want 4 drifted", err)
+	if !errors.Is(err, migrate.ErrIncomplete) || !strings.Contains(err.Error(), "5 schemas drifted") {
+		t.Fatalf("dry-run verify: err = %v, want 5 drifted", err)
 	}
 	// public, and one inspection per distinct drifted catalog (no_index and no_index2 share one).
-	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 3, Pending: 3, Failed: 1, Drifted: 4, Inspections: 4}); got != want {
+	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 2, Pending: 4, Failed: 1, Drifted: 5, Inspections: 4}); got != want {
 		t.Errorf("dry-run verify: %+v, want %+v", got, want)
 	}
 	plans := map[string]*migrate.Plan{}
@@ -200,6 +201,9 @@ func TestVerify(t *testing.T) {
 	if p := plans["comment"]; p == nil || len(p.Statements) != 1 || !strings.HasPrefix(p.Statements[0], `COMMENT ON TABLE "todos"`) {
 		t.Errorf("comment plan: %+v", p)
 	}
+	if p := plans["public"]; p == nil || !p.Shared || len(p.Statements) != 1 || !strings.HasPrefix(p.Statements[0], `COMMENT ON TABLE "public"."users"`) {
+		t.Errorf("public plan: %+v", p)
+	}
 	if n := queryInt(t, url, `SELECT count(*) FROM pg_indexes WHERE indexname = 'todos_done_id_idx'`); n != 4 {
 		t.Errorf("the dry run repaired something: %d indexes, want 4", n)
 	}
@@ -208,7 +212,7 @@ func TestVerify(t *testing.T) {
 	if !errors.Is(err, migrate.ErrIncomplete) {
 		t.Fatalf("verify: err = %v, want ErrIncomplete (extra_col's repair is refused)", err)
 	}
-	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 3, Applied: 3, Failed: 1, Drifted: 4, Inspections: 4}); got != want {
+	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 2, Applied: 4, Failed: 1, Drifted: 5, Inspections: 4}); got != want {
 		t.Errorf("verify: %+v, want %+v", got, want)
 	}
 	if n := queryInt(t, url, `SELECT count(*) FROM pg_indexes WHERE indexname = 'todos_done_id_idx'`); n != 6 {
