@@ -55,6 +55,7 @@ func benchRuns(b *testing.B, url string, prepare func(i int) (*schemadef.Definit
 		check(sum)
 		inspections += sum.Inspections
 	}
+	b.Logf("%d runs, in order: %v", len(durations), durations)
 	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(inspections)/float64(len(durations)), "inspections/op")
