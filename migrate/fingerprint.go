@@ -17,7 +17,8 @@ import (
 // whose objects Atlas would describe alike have the same fingerprint whatever they are called.
 // That is what lets one Atlas inspection stand for a whole group, and lets --verify find drift
 // without inspecting every tenant: Atlas's InspectSchema costs tens of milliseconds per schema
-// once the catalog holds a thousand tenants, this query a fraction of a millisecond.
+// once the catalog holds a thousand tenants; this query fingerprints all thousand in a few hundred
+// milliseconds.
 //
 // A schema that does not exist gets a NULL fingerprint. The qualifier is removed with replace(),
 // so a literal that happens to contain `"schema".` inside an expression loses it too: that can
