@@ -107,7 +107,8 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 		authType = "trust"
 	}
 
-	if b.dir, err = os.MkdirTemp("", "dbtest-pgbouncer-"); err != nil {
+	removeStaleDirs()
+	if b.dir, err = os.MkdirTemp("", fmt.Sprintf("dbtest-pgbouncer-%d-", os.Getpid())); err != nil {
 		return nil, err
 	}
 	cfg := strings.NewReplacer(
@@ -262,6 +263,18 @@ func (b *bouncer) cleanDir(err error) error {
 		return errors.Join(err, rmErr)
 	}
 	return err
+}
+
+// removeStaleDirs removes the configuration folders of PgBouncers whose test binary died
+// before it could remove them (the PgBouncer itself died with it).
+func removeStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "dbtest-pgbouncer-*-*"))
+	for _, dir := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(dir), "dbtest-pgbouncer-%d-", &pid); err == nil && !processAlive(pid) {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
