@@ -355,3 +355,37 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCreateFleet creates 1000 tenants one after another (the target: at most
+// 15 s), cold (no spare schemas), and reports the total and the p50 of the first and of the last
+// hundred creations: if creation slowed down as tenants multiply, last100 would exceed first100.
+// Skipped with -short.
+func BenchmarkCreateFleet(b *testing.B) {
+	if testing.Short() {
+		b.Skip("creates 1000 tenants per iteration")
+	}
+	const n = 1000
+	def := schemadef.MustDefault()
+	p50 := func(d []time.Duration) float64 {
+		s := append([]time.Duration(nil), d...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return float64(s[len(s)/2].Microseconds()) / 1000
+	}
+	for b.Loop() {
+		b.StopTimer()
+		db := mustOpen(b, dbtest.URL(b))
+		durations := make([]time.Duration, 0, n)
+		b.StartTimer()
+		start := time.Now()
+		for i := range n {
+			t0 := time.Now()
+			if _, err := db.Create(context.Background(), def, tenancy.CreateParams{Name: fmt.Sprintf("t%04d", i), Domain: fmt.Sprintf("t%04d.example.test", i), Cold: true}); err != nil {
+				b.Fatal(err)
+			}
+			durations = append(durations, time.Since(t0))
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "total-s")
+		b.ReportMetric(p50(durations[:100]), "first100-p50-ms")
+		b.ReportMetric(p50(durations[n-100:]), "last100-p50-ms")
+	}
+}

@@ -203,14 +203,7 @@ func (s *Server) handleAPITodoDelete(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) error {
-		n, err := q.TodoDelete(ctx, id)
-		if err == nil && n == 0 {
-			return toodoo.ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
+	if err := s.deleteTodo(ctx, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gorilla/mux"
+
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/gen/shareddb"
@@ -99,50 +101,37 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// requireMember lets through members of the current workspace and superusers; anonymous
-// visitors are sent to /login (401 on the API), others refused.
+// require returns middleware that lets through the signed-in users for whom allowed is true;
+// anonymous visitors are sent to /login (401 on the API), others get refused. It is the one
+// shape of every authorization boundary in routes.go.
+func (s *Server) require(allowed func(*user) bool, refused error) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch u := userFrom(r.Context()); {
+			case u == nil:
+				s.writeError(w, r, errSignInRequired)
+			case !allowed(u):
+				s.writeError(w, r, refused)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// requireMember lets through members of the current workspace and superusers.
 func (s *Server) requireMember(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := userFrom(r.Context())
-		switch {
-		case u == nil:
-			s.writeError(w, r, errSignInRequired)
-		case !u.CanEnter():
-			s.writeError(w, r, errNotMember)
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
+	return s.require((*user).CanEnter, errNotMember)(next)
 }
 
 // requireOwner lets through the workspace's owners and superusers.
 func (s *Server) requireOwner(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := userFrom(r.Context())
-		switch {
-		case u == nil:
-			s.writeError(w, r, errSignInRequired)
-		case !u.IsOwner():
-			s.writeError(w, r, errNotOwner)
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
+	return s.require((*user).IsOwner, errNotOwner)(next)
 }
 
 // requireSuperuser guards the platform admin.
 func (s *Server) requireSuperuser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := userFrom(r.Context())
-		switch {
-		case u == nil:
-			s.writeError(w, r, errSignInRequired)
-		case !u.IsSuperuser:
-			s.writeError(w, r, errNotSuperuser)
-		default:
-			next.ServeHTTP(w, r)
-		}
-	})
+	return s.require(func(u *user) bool { return u.IsSuperuser }, errNotSuperuser)(next)
 }
 
 // loginPage is the sign-in form.

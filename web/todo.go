@@ -227,14 +227,7 @@ func (s *Server) handleTodoDelete(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) error {
-		n, err := q.TodoDelete(ctx, id)
-		if err == nil && n == 0 {
-			return toodoo.ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
+	if err := s.deleteTodo(ctx, id); err != nil {
 		return err
 	}
 	flash(r, "ok", "Deleted.")
@@ -248,4 +241,16 @@ func ellipsis(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// deleteTodo deletes the current tenant's to-do id, for the page and the API. Returns
+// ENOTFOUND if there is none (in this tenant: another tenant's id is simply not here).
+func (s *Server) deleteTodo(ctx context.Context, id int64) error {
+	return s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) error {
+		n, err := q.TodoDelete(ctx, id)
+		if err == nil && n == 0 {
+			return toodoo.ErrNotFound
+		}
+		return err
+	})
 }
