@@ -21,13 +21,13 @@ func (s *Server) routes() http.Handler {
 	// The public site on the base domain.
 	pub := s.newRouter()
 	s.accountRoutes(pub)
-	pub.Handle("/", s.handle(s.handleHomeShow)).Methods(http.MethodGet)
-	pub.Handle("/signup", s.handle(s.handleSignupShow)).Methods(http.MethodGet)
+	pub.Handle("/", s.handle(s.handleHomeShow)).Methods(http.MethodGet, http.MethodHead)
+	pub.Handle("/signup", s.handle(s.handleSignupShow)).Methods(http.MethodGet, http.MethodHead)
 	pub.Handle("/signup", s.handle(s.handleSignupSubmit)).Methods(http.MethodPost)
 
 	admin := s.subrouter(pub.NewRoute())
 	admin.Use(s.requireSuperuser)
-	admin.Handle("/admin", s.handle(s.handleAdminShow)).Methods(http.MethodGet)
+	admin.Handle("/admin", s.handle(s.handleAdminShow)).Methods(http.MethodGet, http.MethodHead)
 	admin.Handle("/admin/tenants", s.handle(s.handleAdminTenantCreate)).Methods(http.MethodPost)
 	admin.Handle("/admin/tenants/{name}/suspend", s.handle(s.handleAdminTenantSuspend)).Methods(http.MethodPost)
 	admin.Handle("/admin/tenants/{name}/resume", s.handle(s.handleAdminTenantResume)).Methods(http.MethodPost)
@@ -36,25 +36,25 @@ func (s *Server) routes() http.Handler {
 	// A workspace's pages.
 	ws := s.newRouter()
 	s.accountRoutes(ws)
-	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet)
-	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet)
+	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
 	app := s.subrouter(ws.NewRoute())
 	app.Use(s.requireMember)
-	app.Handle("/", s.handle(s.handleTodoIndex)).Methods(http.MethodGet)
+	app.Handle("/", s.handle(s.handleTodoIndex)).Methods(http.MethodGet, http.MethodHead)
 	app.Handle("/todos", s.handle(s.handleTodoCreate)).Methods(http.MethodPost)
-	app.Handle("/todos/{id:[0-9]+}/edit", s.handle(s.handleTodoEdit)).Methods(http.MethodGet)
+	app.Handle("/todos/{id:[0-9]+}/edit", s.handle(s.handleTodoEdit)).Methods(http.MethodGet, http.MethodHead)
 	app.Handle("/todos/{id:[0-9]+}", s.handle(s.handleTodoUpdate)).Methods(http.MethodPost)
 	app.Handle("/todos/{id:[0-9]+}/done", s.handle(s.handleTodoDone)).Methods(http.MethodPost)
 	app.Handle("/todos/{id:[0-9]+}/delete", s.handle(s.handleTodoDelete)).Methods(http.MethodPost)
-	app.Handle("/tokens", s.handle(s.handleTokenIndex)).Methods(http.MethodGet)
+	app.Handle("/tokens", s.handle(s.handleTokenIndex)).Methods(http.MethodGet, http.MethodHead)
 	app.Handle("/tokens", s.handle(s.handleTokenCreate)).Methods(http.MethodPost)
 	app.Handle("/tokens/{id:[0-9]+}/revoke", s.handle(s.handleTokenRevoke)).Methods(http.MethodPost)
 
 	members := s.subrouter(app.NewRoute())
 	members.Use(s.requireOwner)
-	members.Handle("/members", s.handle(s.handleMemberIndex)).Methods(http.MethodGet)
+	members.Handle("/members", s.handle(s.handleMemberIndex)).Methods(http.MethodGet, http.MethodHead)
 	members.Handle("/members", s.handle(s.handleMemberAdd)).Methods(http.MethodPost)
 	members.Handle("/members/{uid:[0-9]+}/role", s.handle(s.handleMemberRole)).Methods(http.MethodPost)
 	members.Handle("/members/{uid:[0-9]+}/remove", s.handle(s.handleMemberRemove)).Methods(http.MethodPost)
@@ -62,9 +62,9 @@ func (s *Server) routes() http.Handler {
 	// A workspace's JSON API: session cookie or bearer token (see authenticate).
 	api := s.newRouter()
 	api.Use(s.requireMember)
-	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet, http.MethodHead)
 	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet, http.MethodHead)
 	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
 	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
 
@@ -115,13 +115,13 @@ func (s *Server) subrouter(route *mux.Route) *mux.Router {
 // accountRoutes are on every host: the stylesheet, signing in and out, the password.
 func (s *Server) accountRoutes(r *mux.Router) {
 	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet)
+	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
 	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
 
 	signedIn := s.subrouter(r.NewRoute())
 	signedIn.Use(s.requireUser)
-	signedIn.Handle("/password", s.handle(s.handlePasswordShow)).Methods(http.MethodGet)
+	signedIn.Handle("/password", s.handle(s.handlePasswordShow)).Methods(http.MethodGet, http.MethodHead)
 	signedIn.Handle("/password", s.handle(s.handlePasswordChange)).Methods(http.MethodPost)
 }
 

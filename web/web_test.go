@@ -664,3 +664,16 @@ func TestHostCacheMissAsksDatabase(t *testing.T) {
 	addSilently("later.example.com")
 	wantStatus(t, br("later.example.com").get("/"), http.StatusNotFound)
 }
+
+// TestHeadIsGetWithoutBody: HEAD is answered wherever GET is (monitoring probes, link checkers).
+func TestHeadIsGetWithoutBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := b.browser(firstHost)
+	br.login(b.alice.Email)
+	for _, path := range []string{"/", "/tokens", "/api/v1/todos"} {
+		if rec := br.do(http.MethodHead, path, nil, nil); rec.Code != http.StatusOK {
+			t.Errorf("HEAD %s = %d, want 200", path, rec.Code)
+		}
+	}
+}
