@@ -34,9 +34,10 @@ type CreateParams struct {
 	Then func(ctx context.Context, q *shareddb.Queries, t Tenant) error
 }
 
-// Create provisions a tenant atomically: in ONE transaction it inserts the registry row, creates
-// the schema, runs the tenant DDL rendered from schema.hcl, adds the primary domain and records
-// the schema's state in the migrator's ledger. Afterwards either all of it exists or none of it.
+// Create provisions a tenant atomically: in ONE transaction it inserts the registry row, adds the
+// primary domain, records the schema's state in the migrator's ledger (one statement), then
+// creates the schema and runs the tenant DDL rendered from schema.hcl (one more round trip).
+// Afterwards either all of it exists or none of it.
 //
 // It does not inspect anything (Atlas's inspection scans the whole catalog, which would make
 // creation slower as tenants multiply): the DDL is rendered once per process. When a spare
@@ -60,8 +61,16 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 	}
 	var t Tenant
 	err = db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
-		row, err := q.TenantInsert(ctx, shareddb.TenantInsertParams{SchemaName: p.Name, DisplayName: p.DisplayName})
+		// The registry first (one round trip, see TenantProvision): a taken name or domain fails
+		// here, before any DDL runs.
+		row, err := q.TenantProvision(ctx, shareddb.TenantProvisionParams{
+			SchemaName: p.Name, DisplayName: p.DisplayName, Domain: domain, AppliedHash: def.TenantHash(),
+		})
 		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasPrefix(pgErr.ConstraintName, "domains_") {
+				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", domain)
+			}
 			if IsUniqueViolation(err, "") {
 				return toodoo.Errorf(toodoo.ECONFLICT, "A tenant named %q exists already.", p.Name)
 			}
@@ -76,21 +85,10 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 			}
 			return fmt.Errorf("create schema: %w", err)
 		}
-		if _, err := q.DomainInsert(ctx, shareddb.DomainInsertParams{Domain: domain, TenantID: t.ID, IsPrimary: true}); err != nil {
-			if IsUniqueViolation(err, "") {
-				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", domain)
-			}
-			return fmt.Errorf("insert domain: %w", err)
-		}
-		if err := q.LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: p.Name, AppliedHash: def.TenantHash()}); err != nil {
-			return fmt.Errorf("record ledger: %w", err)
-		}
 		if p.Then != nil {
-			if err := p.Then(ctx, q, t); err != nil {
-				return err
-			}
+			return p.Then(ctx, q, t)
 		}
-		return q.TenantNotify(ctx, strconv.FormatInt(t.ID, 10))
+		return nil
 	})
 	if err != nil {
 		return Tenant{}, wrapOp(err, "create tenant %q", p.Name)

@@ -41,41 +41,16 @@ func (q *Queries) TenantGetByID(ctx context.Context, id int64) (Tenant, error) {
 }
 
 const tenantGetByName = `-- name: TenantGetByName :one
+
 SELECT id, schema_name, display_name, status, created_at, deleted_at
 FROM public.tenants
 WHERE schema_name = $1
 `
 
-func (q *Queries) TenantGetByName(ctx context.Context, schemaName string) (Tenant, error) {
-	row := q.db.QueryRow(ctx, tenantGetByName, schemaName)
-	var i Tenant
-	err := row.Scan(
-		&i.ID,
-		&i.SchemaName,
-		&i.DisplayName,
-		&i.Status,
-		&i.CreatedAt,
-		&i.DeletedAt,
-	)
-	return i, err
-}
-
-const tenantInsert = `-- name: TenantInsert :one
-
-INSERT INTO public.tenants (schema_name, display_name)
-VALUES ($1, $2)
-RETURNING id, schema_name, display_name, status, created_at, deleted_at
-`
-
-type TenantInsertParams struct {
-	SchemaName  string `json:"schema_name"`
-	DisplayName string `json:"display_name"`
-}
-
 // The tenant registry. Shared tables are always written public.x: the pool's default
 // search_path is empty.
-func (q *Queries) TenantInsert(ctx context.Context, arg TenantInsertParams) (Tenant, error) {
-	row := q.db.QueryRow(ctx, tenantInsert, arg.SchemaName, arg.DisplayName)
+func (q *Queries) TenantGetByName(ctx context.Context, schemaName string) (Tenant, error) {
+	row := q.db.QueryRow(ctx, tenantGetByName, schemaName)
 	var i Tenant
 	err := row.Scan(
 		&i.ID,
@@ -178,6 +153,63 @@ SELECT pg_notify('toodoo_hosts', $1::text)
 func (q *Queries) TenantNotify(ctx context.Context, payload string) error {
 	_, err := q.db.Exec(ctx, tenantNotify, payload)
 	return err
+}
+
+const tenantProvision = `-- name: TenantProvision :one
+WITH t AS (
+    INSERT INTO public.tenants (schema_name, display_name)
+    VALUES ($1, $2)
+    RETURNING id, schema_name, display_name, status
+), d AS (
+    INSERT INTO public.domains (domain, tenant_id, is_primary)
+    SELECT $3::text, t.id, true FROM t
+), l AS (
+    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash)
+    SELECT t.schema_name, $4::text, now(), $4::text FROM t
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
+        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
+)
+SELECT t.id, t.schema_name, t.display_name, t.status,
+       pg_notify('toodoo_hosts', t.id::text)::text AS notified
+FROM t
+`
+
+type TenantProvisionParams struct {
+	SchemaName  string `json:"schema_name"`
+	DisplayName string `json:"display_name"`
+	Domain      string `json:"domain"`
+	AppliedHash string `json:"applied_hash"`
+}
+
+type TenantProvisionRow struct {
+	ID          int64  `json:"id"`
+	SchemaName  string `json:"schema_name"`
+	DisplayName string `json:"display_name"`
+	Status      string `json:"status"`
+	Notified    string `json:"notified"`
+}
+
+// TenantProvision writes everything the registry needs for a new tenant in one statement (one
+// round trip): the tenant row, its primary domain, its ledger row (the schema is created from
+// the template, so it is at the template's hash), and the notification that tells every
+// process's host cache (delivered at commit). The schema itself is made separately.
+func (q *Queries) TenantProvision(ctx context.Context, arg TenantProvisionParams) (TenantProvisionRow, error) {
+	row := q.db.QueryRow(ctx, tenantProvision,
+		arg.SchemaName,
+		arg.DisplayName,
+		arg.Domain,
+		arg.AppliedHash,
+	)
+	var i TenantProvisionRow
+	err := row.Scan(
+		&i.ID,
+		&i.SchemaName,
+		&i.DisplayName,
+		&i.Status,
+		&i.Notified,
+	)
+	return i, err
 }
 
 const tenantSetStatus = `-- name: TenantSetStatus :one

@@ -1,11 +1,6 @@
 -- The tenant registry. Shared tables are always written public.x: the pool's default
 -- search_path is empty.
 
--- name: TenantInsert :one
-INSERT INTO public.tenants (schema_name, display_name)
-VALUES (@schema_name, @display_name)
-RETURNING id, schema_name, display_name, status, created_at, deleted_at;
-
 -- name: TenantGetByName :one
 SELECT id, schema_name, display_name, status, created_at, deleted_at
 FROM public.tenants
@@ -50,3 +45,26 @@ WHERE id = @id;
 
 -- name: TenantNotify :exec
 SELECT pg_notify('toodoo_hosts', @payload::text);
+
+-- TenantProvision writes everything the registry needs for a new tenant in one statement (one
+-- round trip): the tenant row, its primary domain, its ledger row (the schema is created from
+-- the template, so it is at the template's hash), and the notification that tells every
+-- process's host cache (delivered at commit). The schema itself is made separately.
+-- name: TenantProvision :one
+WITH t AS (
+    INSERT INTO public.tenants (schema_name, display_name)
+    VALUES (@schema_name, @display_name)
+    RETURNING id, schema_name, display_name, status
+), d AS (
+    INSERT INTO public.domains (domain, tenant_id, is_primary)
+    SELECT @domain::text, t.id, true FROM t
+), l AS (
+    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash)
+    SELECT t.schema_name, @applied_hash::text, now(), @applied_hash::text FROM t
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
+        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
+)
+SELECT t.id, t.schema_name, t.display_name, t.status,
+       pg_notify('toodoo_hosts', t.id::text)::text AS notified
+FROM t;
