@@ -152,11 +152,7 @@ func (s *Server) handleAPITodoGet(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var todo tenantdb.Todo
-	err = s.db.InReadTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
-		todo, err = q.TodoGet(ctx, id)
-		return err
-	})
+	todo, err := s.getTodo(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/tenantdb"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // MaxTitleChars is the longest to-do title (the tenant schema checks it too).
@@ -150,11 +151,7 @@ func (s *Server) handleTodoEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var todo tenantdb.Todo
-	err = s.db.InReadTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
-		todo, err = q.TodoGet(ctx, id)
-		return err
-	})
+	todo, err := s.getTodo(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -241,6 +238,14 @@ func ellipsis(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// getTodo returns the current tenant's to-do id, for the page and the API. Returns ENOTFOUND if
+// there is none (in this tenant).
+func (s *Server) getTodo(ctx context.Context, id int64) (tenantdb.Todo, error) {
+	return tenancy.InReadTxV(ctx, s.db, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (tenantdb.Todo, error) {
+		return q.TodoGet(ctx, id)
+	})
 }
 
 // deleteTodo deletes the current tenant's to-do id, for the page and the API. Returns
