@@ -41,7 +41,7 @@ var testKey = []byte("0123456789abcdef0123456789abcdef-test-key")
 
 // bundle is what most tests need: a database with two workspaces, people, and a server.
 type bundle struct {
-	t             *testing.T
+	t             testing.TB
 	db            *tenancy.DB
 	direct        string // the direct database URL, for LISTEN
 	accounts      *account.Service
@@ -54,7 +54,7 @@ type bundle struct {
 }
 
 // setup builds a bundle. mod, if given, changes the server's config.
-func setup(t *testing.T, mod ...func(*Config)) *bundle {
+func setup(t testing.TB, mod ...func(*Config)) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	pooled, direct := dbtest.URLs(t)
@@ -128,7 +128,7 @@ func (b *bundle) newServer(mod ...func(*Config)) *Server {
 }
 
 // testWriter sends logs to t.Log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -140,7 +140,7 @@ var clientSeq atomic.Int64
 
 // browser is a visitor of one host with its own cookie and client address.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	host   string
 	cookie *http.Cookie

@@ -87,3 +87,55 @@ func TestIsolationUnderConcurrentLoad(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAPI is a load test of the whole stack in one process: host resolution, bearer-token
+// authentication, the tenant scope and the JSON encoding, with parallel clients alternating
+// between two workspaces (ns/op is the inverse of the throughput; -cpu sets the clients). With
+// TEST_PGBOUNCER=1 the database is reached through PgBouncer.
+//
+//	go test ./web/ -run '^$' -bench BenchmarkAPI -benchtime 2000x -count 4
+func BenchmarkAPI(b *testing.B) {
+	bb := setup(b)
+	ctx := b.Context()
+	tokens := map[string]string{}
+	for host, owner := range map[string]struct {
+		tenantID, userID int64
+	}{firstHost: {bb.first.ID, bb.alice.ID}, secondHost: {bb.second.ID, bb.bob.ID}} {
+		_, secret, err := bb.accounts.CreateAPIToken(ctx, owner.tenantID, owner.userID, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[host] = secret
+		br := bb.browser(host)
+		for i := range 20 {
+			if rec := br.api(http.MethodPost, "/api/v1/todos", fmt.Sprintf(`{"title": "todo %d"}`, i), secret); rec.Code != http.StatusCreated {
+				b.Fatalf("seed: %d %s", rec.Code, rec.Body)
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"List", http.MethodGet, "/api/v1/todos?limit=20", "", http.StatusOK},
+		{"Create", http.MethodPost, "/api/v1/todos", `{"title": "load"}`, http.StatusCreated},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				br := bb.browser(firstHost)
+				n := 0
+				for pb.Next() {
+					n++
+					br.host = firstHost
+					if n%2 == 0 {
+						br.host = secondHost
+					}
+					if rec := br.api(bc.method, bc.path, bc.body, tokens[br.host]); rec.Code != bc.want {
+						b.Errorf("%s %s on %s: %d", bc.method, bc.path, br.host, rec.Code)
+						return
+					}
+				}
+			})
+		})
+	}
+}
