@@ -292,27 +292,6 @@ func (db *DB) RemoveDomain(ctx context.Context, domain string) error {
 	return wrapOp(err, "remove domain %q", d)
 }
 
-// sharedTx is SharedTx for provisioning, which also needs the raw transaction for DDL.
-func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	if err := fn(ctx, tx, shareddb.New(tx)); err != nil {
-		return interpret(err)
-	}
-	return interpret(tx.Commit(ctx))
-}
-
 // wrapOp adds the operation to internal errors; errors meant for people pass unchanged.
 func wrapOp(err error, format string, args ...any) error {
 	if err == nil {

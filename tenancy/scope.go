@@ -99,16 +99,7 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 	if err != nil {
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}
-	// Rollback is a no-op after Commit; it must run even when ctx is already cancelled.
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
+	defer rollbackOnFailure(ctx, tx, &err)
 	if err := fn(context.WithValue(ctx, inTxKey, true), tenantdb.New(tx)); err != nil {
 		return interpret(err)
 	}
@@ -120,25 +111,35 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 
 // SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
 // queries name public.x). It commits if fn returns nil and rolls back otherwise.
-func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, q *shareddb.Queries) error) (err error) {
+func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, q *shareddb.Queries) error) error {
+	return db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error { return fn(ctx, q) })
+}
+
+// sharedTx is SharedTx that also hands over the raw transaction, for provisioning's DDL.
+func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("tenancy: begin: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	if err := fn(ctx, shareddb.New(tx)); err != nil {
+	defer rollbackOnFailure(ctx, tx, &err)
+	if err := fn(ctx, tx, shareddb.New(tx)); err != nil {
 		return interpret(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit: %w", interpret(err))
 	}
 	return nil
+}
+
+// rollbackOnFailure, deferred right after a Begin, rolls tx back when the function returns an
+// error (*err) or panics (and re-panics). It runs even when ctx is already cancelled; after
+// Commit there is nothing to roll back.
+func rollbackOnFailure(ctx context.Context, tx pgx.Tx, err *error) {
+	if p := recover(); p != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		panic(p)
+	}
+	if *err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+	}
 }

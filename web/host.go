@@ -19,9 +19,6 @@ type site struct {
 	Tenant tenancy.Tenant // when !Public
 }
 
-// NormalizeHost is tenancy.NormalizeHost: lowercase, no port, no trailing dot.
-func NormalizeHost(host string) string { return tenancy.NormalizeHost(host) }
-
 // hostCache maps host names to tenants in memory.
 //
 // While the listener on tenancy.HostsChannel is connected ("live"), the map holds every domain

@@ -8,6 +8,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // membersPage is the owners' page: who may enter the workspace.
@@ -67,7 +68,7 @@ func (s *Server) handleMemberAdd(w http.ResponseWriter, r *http.Request) error {
 			return refuse(err)
 		}
 		return s.renderMembers(w, r, http.StatusOK, &membersPage{
-			InviteURL: s.siteURL(r, NormalizeHost(r.Host)) + "/invite?t=" + token,
+			InviteURL: s.siteURL(r, tenancy.NormalizeHost(r.Host)) + "/invite?t=" + token,
 			InviteFor: normalized,
 		})
 	} else if err != nil {

@@ -217,7 +217,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 // the same 404 page whatever the host (never a database error), a suspended tenant a 403 page.
 func (s *Server) resolveHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := NormalizeHost(r.Host)
+		host := tenancy.NormalizeHost(r.Host)
 		if s.publicHosts[host] {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), siteKey, site{Public: true})))
 			return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // tokensPage lists the signed-in user's API tokens on this workspace.
@@ -27,7 +28,7 @@ func (s *Server) loadTokens(r *http.Request, p *tokensPage) error {
 		return err
 	}
 	p.Tokens = tokens
-	p.APIURL = s.siteURL(r, NormalizeHost(r.Host)) + "/api/v1/todos"
+	p.APIURL = s.siteURL(r, tenancy.NormalizeHost(r.Host)) + "/api/v1/todos"
 	return nil
 }
 

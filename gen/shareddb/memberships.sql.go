@@ -16,8 +16,8 @@ FROM public.memberships
 WHERE tenant_id = $1 AND role = 'owner'
 `
 
-// MembershipCountOwners counts a workspace's owners; FOR UPDATE callers lock the rows first
-// with MembershipLockTenant so two owners cannot demote each other at once.
+// MembershipCountOwners counts a workspace's owners; callers lock the workspace first with
+// MembershipLockTenantStatus so two owners cannot demote each other at once.
 func (q *Queries) MembershipCountOwners(ctx context.Context, tenantID int64) (int64, error) {
 	row := q.db.QueryRow(ctx, membershipCountOwners, tenantID)
 	var count int64
@@ -152,22 +152,12 @@ func (q *Queries) MembershipListByUser(ctx context.Context, userID int64) ([]Mem
 	return items, nil
 }
 
-const membershipLockTenant = `-- name: MembershipLockTenant :exec
-SELECT 1 FROM public.tenants WHERE id = $1 FOR UPDATE
-`
-
-// MembershipLockTenant serialises membership changes of one workspace.
-func (q *Queries) MembershipLockTenant(ctx context.Context, tenantID int64) error {
-	_, err := q.db.Exec(ctx, membershipLockTenant, tenantID)
-	return err
-}
-
 const membershipLockTenantStatus = `-- name: MembershipLockTenantStatus :one
 SELECT status FROM public.tenants WHERE id = $1 FOR UPDATE
 `
 
-// MembershipLockTenantStatus is MembershipLockTenant that also says whether the workspace
-// exists and its status (no row: no such tenant).
+// MembershipLockTenantStatus serialises membership changes of one workspace (row lock on the
+// tenant) and says whether it exists and its status (no row: no such tenant).
 func (q *Queries) MembershipLockTenantStatus(ctx context.Context, tenantID int64) (string, error) {
 	row := q.db.QueryRow(ctx, membershipLockTenantStatus, tenantID)
 	var status string

@@ -20,26 +20,6 @@ func (q *Queries) TenantDelete(ctx context.Context, id int64) error {
 	return err
 }
 
-const tenantGetByID = `-- name: TenantGetByID :one
-SELECT id, schema_name, display_name, status, created_at, deleted_at
-FROM public.tenants
-WHERE id = $1
-`
-
-func (q *Queries) TenantGetByID(ctx context.Context, id int64) (Tenant, error) {
-	row := q.db.QueryRow(ctx, tenantGetByID, id)
-	var i Tenant
-	err := row.Scan(
-		&i.ID,
-		&i.SchemaName,
-		&i.DisplayName,
-		&i.Status,
-		&i.CreatedAt,
-		&i.DeletedAt,
-	)
-	return i, err
-}
-
 const tenantGetByName = `-- name: TenantGetByName :one
 
 SELECT id, schema_name, display_name, status, created_at, deleted_at

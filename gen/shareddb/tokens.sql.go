@@ -297,13 +297,3 @@ func (q *Queries) LoginTokenInsert(ctx context.Context, arg LoginTokenInsertPara
 	)
 	return err
 }
-
-const loginTokenPurge = `-- name: LoginTokenPurge :exec
-DELETE FROM public.login_tokens
-WHERE expires_at < now() - interval '1 day'
-`
-
-func (q *Queries) LoginTokenPurge(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, loginTokenPurge)
-	return err
-}

@@ -77,39 +77,6 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 	return i, err
 }
 
-const userList = `-- name: UserList :many
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
-FROM public.users
-ORDER BY lower(email)
-`
-
-func (q *Queries) UserList(ctx context.Context) ([]User, error) {
-	rows, err := q.db.Query(ctx, userList)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []User{}
-	for rows.Next() {
-		var i User
-		if err := rows.Scan(
-			&i.ID,
-			&i.Email,
-			&i.PasswordHash,
-			&i.IsSuperuser,
-			&i.SessionEpoch,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const userRehashPassword = `-- name: UserRehashPassword :exec
 UPDATE public.users
 SET password_hash = $1
@@ -156,20 +123,4 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 		&i.CreatedAt,
 	)
 	return i, err
-}
-
-const userSetSuperuser = `-- name: UserSetSuperuser :exec
-UPDATE public.users
-SET is_superuser = $1
-WHERE id = $2
-`
-
-type UserSetSuperuserParams struct {
-	IsSuperuser bool  `json:"is_superuser"`
-	ID          int64 `json:"id"`
-}
-
-func (q *Queries) UserSetSuperuser(ctx context.Context, arg UserSetSuperuserParams) error {
-	_, err := q.db.Exec(ctx, userSetSuperuser, arg.IsSuperuser, arg.ID)
-	return err
 }

@@ -23,19 +23,15 @@ JOIN public.users u ON u.id = m.user_id
 WHERE m.tenant_id = @tenant_id
 ORDER BY m.role DESC, lower(u.email);
 
--- MembershipCountOwners counts a workspace's owners; FOR UPDATE callers lock the rows first
--- with MembershipLockTenant so two owners cannot demote each other at once.
+-- MembershipCountOwners counts a workspace's owners; callers lock the workspace first with
+-- MembershipLockTenantStatus so two owners cannot demote each other at once.
 -- name: MembershipCountOwners :one
 SELECT count(*)
 FROM public.memberships
 WHERE tenant_id = @tenant_id AND role = 'owner';
 
--- MembershipLockTenant serialises membership changes of one workspace.
--- name: MembershipLockTenant :exec
-SELECT 1 FROM public.tenants WHERE id = @tenant_id FOR UPDATE;
-
--- MembershipLockTenantStatus is MembershipLockTenant that also says whether the workspace
--- exists and its status (no row: no such tenant).
+-- MembershipLockTenantStatus serialises membership changes of one workspace (row lock on the
+-- tenant) and says whether it exists and its status (no row: no such tenant).
 -- name: MembershipLockTenantStatus :one
 SELECT status FROM public.tenants WHERE id = @tenant_id FOR UPDATE;
 

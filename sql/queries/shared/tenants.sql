@@ -6,11 +6,6 @@ SELECT id, schema_name, display_name, status, created_at, deleted_at
 FROM public.tenants
 WHERE schema_name = @schema_name;
 
--- name: TenantGetByID :one
-SELECT id, schema_name, display_name, status, created_at, deleted_at
-FROM public.tenants
-WHERE id = @id;
-
 -- TenantList lists tenants with their primary domain, member count and migration state, for
 -- `toodoo tenant list` and the platform admin.
 -- name: TenantList :many

@@ -11,10 +11,6 @@ SET used_at = now()
 WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
 RETURNING user_id;
 
--- name: LoginTokenPurge :exec
-DELETE FROM public.login_tokens
-WHERE expires_at < now() - interval '1 day';
-
 -- name: InvitationInsert :exec
 INSERT INTO public.invitations (token_hash, tenant_id, email, role, invited_by, expires_at)
 VALUES (@token_hash, @tenant_id, @email, @role, @invited_by, @expires_at);

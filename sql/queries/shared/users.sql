@@ -23,16 +23,6 @@ SET password_hash = @password_hash, session_epoch = session_epoch + 1
 WHERE id = @id
 RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
 
--- name: UserSetSuperuser :exec
-UPDATE public.users
-SET is_superuser = @is_superuser
-WHERE id = @id;
-
--- name: UserList :many
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
-FROM public.users
-ORDER BY lower(email);
-
 -- UserRehashPassword stores a fresh hash of the same password (made with newer argon2
 -- parameters at login); unlike UserSetPassword it keeps the sessions, and it does nothing if
 -- the password changed meanwhile.
