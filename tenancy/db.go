@@ -55,9 +55,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{pool: pool}, nil
 }
 
-// Pool returns the underlying pool, for the shared schema and for operators' tools (migrate).
-// Tenant data is reached only through InTx.
+// Pool returns the underlying pool, for tests that check or plant rows with plain SQL. The
+// application does not use it: shared data is reached through tenancy's and account's methods,
+// tenant data through InTx, and the migrator opens a pool of its own.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
 // Shared returns the shared-schema queries bound to the pool (one statement, one transaction).
 func (db *DB) Shared() *shareddb.Queries { return shareddb.New(db.pool) }

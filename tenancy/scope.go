@@ -26,23 +26,8 @@ const (
 	StatusDeleted   = "deleted"
 )
 
-type contextKey int
-
-const (
-	tenantKey contextKey = iota
-	inTxKey
-)
-
-// WithTenant returns a context that carries t (set by the web layer once the host is resolved).
-func WithTenant(ctx context.Context, t Tenant) context.Context {
-	return context.WithValue(ctx, tenantKey, t)
-}
-
-// FromContext returns the tenant carried by ctx, if any.
-func FromContext(ctx context.Context) (Tenant, bool) {
-	t, ok := ctx.Value(tenantKey).(Tenant)
-	return t, ok
-}
+// inTxKey marks the context of an InTx callback, so that a nested InTx is refused.
+type inTxKey struct{}
 
 // ErrNestedScope is returned when InTx is called from inside another InTx callback: a second
 // transaction would not see the first one's writes and could deadlock against it.
@@ -82,7 +67,7 @@ func InReadTxV[T any](ctx context.Context, db *DB, t Tenant, fn func(ctx context
 }
 
 func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, q *tenantdb.Queries) error) (err error) {
-	if ctx.Value(inTxKey) != nil {
+	if ctx.Value(inTxKey{}) != nil {
 		return ErrNestedScope
 	}
 	if t.Schema == "" || t.ID == 0 {
@@ -100,7 +85,7 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}
 	defer rollbackOnFailure(ctx, tx, &err)
-	if err := fn(context.WithValue(ctx, inTxKey, true), tenantdb.New(tx)); err != nil {
+	if err := fn(context.WithValue(ctx, inTxKey{}, true), tenantdb.New(tx)); err != nil {
 		return interpret(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -47,7 +47,8 @@ type hostCache struct {
 	negativeTTL time.Duration
 	misses      *limiter // database look-ups for hosts missing from a live map
 
-	// ready is closed after the first successful load by the listener (for tests and /readyz).
+	// ready is closed after the first successful load by the listener, so that tests can wait
+	// for a live map. Serving does not wait: until then, lookups go to the database.
 	ready     chan struct{}
 	readyOnce sync.Once
 }
@@ -186,13 +187,6 @@ func (c *hostCache) lost(err error) {
 	clear(c.negative)
 	c.mu.Unlock()
 	c.logger.Warn("host cache: notifications lost; resolving hosts through the database until reconnected", "error", err)
-}
-
-// isLive reports whether the map is kept fresh by notifications.
-func (c *hostCache) isLive() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.live
 }
 
 // listener returns the tenancy.Listener that keeps c fresh.
