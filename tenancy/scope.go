@@ -26,6 +26,12 @@ const (
 	StatusDeleted   = "deleted"
 )
 
+// tenantFromRow is the one place a Tenant is made from the registry: every query that yields a
+// tenant returns the whole public.tenants row (sqlc.embed where it comes with more columns).
+func tenantFromRow(r shareddb.Tenant) Tenant {
+	return Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
+}
+
 // inTxKey marks the context of an InTx callback, so that a nested InTx is refused.
 type inTxKey struct{}
 
@@ -90,28 +96,6 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))
-	}
-	return nil
-}
-
-// SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
-// queries name public.x). It commits if fn returns nil and rolls back otherwise.
-func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, q *shareddb.Queries) error) error {
-	return db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error { return fn(ctx, q) })
-}
-
-// sharedTx is SharedTx that also hands over the raw transaction, for provisioning's DDL.
-func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("tenancy: begin: %w", err)
-	}
-	defer rollbackOnFailure(ctx, tx, &err)
-	if err := fn(ctx, tx, shareddb.New(tx)); err != nil {
-		return interpret(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("tenancy: commit: %w", interpret(err))
 	}
 	return nil
 }
