@@ -12,7 +12,6 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -371,7 +370,7 @@ func TestLoginToken(t *testing.T) {
 	first, second := b.tenant(t), b.tenant(t)
 	u := b.user(t, "erin@example.com")
 
-	token, err := account.IssueLoginToken(ctx, b.db.Shared(), u.ID, first.ID, 0)
+	token, err := b.svc.IssueLoginToken(ctx, u.ID, first.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +396,7 @@ func TestLoginToken(t *testing.T) {
 	}
 
 	// Expired.
-	expired, err := account.IssueLoginToken(ctx, b.db.Shared(), u.ID, first.ID, time.Minute)
+	expired, err := b.svc.IssueLoginToken(ctx, u.ID, first.ID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,15 +415,15 @@ func TestSignupInsideCreate(t *testing.T) {
 	var token string
 	tn, err := b.db.Create(ctx, schemadef.MustDefault(), tenancy.CreateParams{
 		Name: "signup", Domain: "signup.example.test",
-		Then: func(ctx context.Context, q *shareddb.Queries, tn tenancy.Tenant) error {
-			u, err := b.svc.CreateUserTx(ctx, q, "frank@example.com", "correct horse", false)
+		Then: func(ctx context.Context, tx *tenancy.Tx, tn tenancy.Tenant) error {
+			u, err := b.svc.CreateUserTx(ctx, tx, "frank@example.com", "correct horse", false)
 			if err != nil {
 				return err
 			}
-			if err := account.AddMemberTx(ctx, q, tn.ID, u.ID, account.RoleOwner); err != nil {
+			if err := account.AddMemberTx(ctx, tx, tn.ID, u.ID, account.RoleOwner); err != nil {
 				return err
 			}
-			token, err = account.IssueLoginToken(ctx, q, u.ID, tn.ID, 0)
+			token, err = account.IssueLoginTokenTx(ctx, tx, u.ID, tn.ID, 0)
 			return err
 		},
 	})
@@ -442,8 +441,8 @@ func TestSignupInsideCreate(t *testing.T) {
 	// A taken email undoes the whole tenant.
 	_, err = b.db.Create(ctx, schemadef.MustDefault(), tenancy.CreateParams{
 		Name: "signup2", Domain: "signup2.example.test",
-		Then: func(ctx context.Context, q *shareddb.Queries, tn tenancy.Tenant) error {
-			_, err := b.svc.CreateUserTx(ctx, q, "FRANK@example.com", "correct horse", false)
+		Then: func(ctx context.Context, tx *tenancy.Tx, tn tenancy.Tenant) error {
+			_, err := b.svc.CreateUserTx(ctx, tx, "FRANK@example.com", "correct horse", false)
 			return err
 		},
 	})

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/tenancy"
@@ -61,11 +58,11 @@ func (s *Service) AddMember(ctx context.Context, tenantID int64, email, role str
 	if err != nil {
 		return Member{}, err
 	}
-	err = s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
-		return AddMemberTx(ctx, q, tenantID, u.ID, role)
+	err = s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		return AddMemberTx(ctx, tx, tenantID, u.ID, role)
 	})
 	if err != nil {
-		return Member{}, wrap(err, "account: add member")
+		return Member{}, fmt.Errorf("account: add member: %w", err)
 	}
 	return Member{UserID: u.ID, Email: u.Email, Role: role}, nil
 }
@@ -73,7 +70,8 @@ func (s *Service) AddMember(ctx context.Context, tenantID int64, email, role str
 // AddMemberTx is AddMember by user id inside the caller's transaction (sign-up makes the new
 // user the owner inside tenancy.Create's Then). It locks the tenant row until the transaction
 // ends.
-func AddMemberTx(ctx context.Context, q *shareddb.Queries, tenantID, userID int64, role string) error {
+func AddMemberTx(ctx context.Context, tx *tenancy.Tx, tenantID, userID int64, role string) error {
+	q := tx.SharedQueries()
 	if err := ValidateRole(role); err != nil {
 		return err
 	}
@@ -83,14 +81,11 @@ func AddMemberTx(ctx context.Context, q *shareddb.Queries, tenantID, userID int6
 	if err := checkOwnerKept(ctx, q, tenantID, userID, role); err != nil && !errors.Is(err, errNotMember) {
 		return err
 	}
-	if _, err := q.MembershipUpsert(ctx, shareddb.MembershipUpsertParams{UserID: userID, TenantID: tenantID, Role: role}); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return toodoo.Errorf(toodoo.ENOTFOUND, "No such user.")
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation: the user is gone
-			return toodoo.Errorf(toodoo.ENOTFOUND, "No such user.")
-		}
+	_, err := q.MembershipUpsert(ctx, shareddb.MembershipUpsertParams{UserID: userID, TenantID: tenantID, Role: role})
+	switch {
+	case toodoo.ErrorCode(err) == toodoo.ENOTFOUND: // a foreign-key violation: the tenant is locked, so the user is gone
+		return errNoUser
+	case err != nil:
 		return fmt.Errorf("upsert membership: %w", err)
 	}
 	return nil
@@ -102,7 +97,8 @@ func (s *Service) ChangeRole(ctx context.Context, tenantID, userID int64, role s
 	if err := ValidateRole(role); err != nil {
 		return err
 	}
-	err := s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		q := tx.SharedQueries()
 		if err := lockTenant(ctx, q, tenantID); err != nil {
 			return err
 		}
@@ -112,13 +108,17 @@ func (s *Service) ChangeRole(ctx context.Context, tenantID, userID int64, role s
 		_, err := q.MembershipUpsert(ctx, shareddb.MembershipUpsertParams{UserID: userID, TenantID: tenantID, Role: role})
 		return err
 	})
-	return wrap(err, "account: change role")
+	if err != nil {
+		return fmt.Errorf("account: change role: %w", err)
+	}
+	return nil
 }
 
 // RemoveMember ends a user's membership. Returns ENOTFOUND if the user is not a member, EINVALID
 // if they are the workspace's last owner.
 func (s *Service) RemoveMember(ctx context.Context, tenantID, userID int64) error {
-	err := s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		q := tx.SharedQueries()
 		if err := lockTenant(ctx, q, tenantID); err != nil {
 			return err
 		}
@@ -128,7 +128,10 @@ func (s *Service) RemoveMember(ctx context.Context, tenantID, userID int64) erro
 		_, err := q.MembershipDelete(ctx, shareddb.MembershipDeleteParams{UserID: userID, TenantID: tenantID})
 		return err
 	})
-	return wrap(err, "account: remove member")
+	if err != nil {
+		return fmt.Errorf("account: remove member: %w", err)
+	}
+	return nil
 }
 
 // lockTenant locks the tenant row, which serialises membership changes of one workspace (two
@@ -136,7 +139,7 @@ func (s *Service) RemoveMember(ctx context.Context, tenantID, userID int64) erro
 // ENOTFOUND for an unknown or deleted workspace.
 func lockTenant(ctx context.Context, q *shareddb.Queries, tenantID int64) error {
 	status, err := q.MembershipLockTenantStatus(ctx, tenantID)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && status == tenancy.StatusDeleted) {
+	if errors.Is(err, toodoo.ErrNotFound) || (err == nil && status == tenancy.StatusDeleted) {
 		return toodoo.Errorf(toodoo.ENOTFOUND, "No such workspace.")
 	}
 	if err != nil {
@@ -150,7 +153,7 @@ func lockTenant(ctx context.Context, q *shareddb.Queries, tenantID int64) error 
 // the tenant lock.
 func checkOwnerKept(ctx context.Context, q *shareddb.Queries, tenantID, userID int64, newRole string) error {
 	m, err := q.MembershipGet(ctx, shareddb.MembershipGetParams{UserID: userID, TenantID: tenantID})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, toodoo.ErrNotFound) {
 		return errNotMember
 	}
 	if err != nil {
@@ -173,11 +176,11 @@ func checkOwnerKept(ctx context.Context, q *shareddb.Queries, tenantID, userID i
 // ENOTFOUND if there is none. (Superusers enter every workspace without one: the caller checks
 // User.IsSuperuser first.)
 func (s *Service) Membership(ctx context.Context, userID, tenantID int64) (Membership, error) {
-	m, err := s.db.Shared().MembershipGet(ctx, shareddb.MembershipGetParams{UserID: userID, TenantID: tenantID})
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Membership{}, errNotMember
-		}
+	m, err := s.q.MembershipGet(ctx, shareddb.MembershipGetParams{UserID: userID, TenantID: tenantID})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return Membership{}, errNotMember
+	case err != nil:
 		return Membership{}, fmt.Errorf("account: membership: %w", err)
 	}
 	return Membership{UserID: m.UserID, TenantID: m.TenantID, Role: m.Role}, nil
@@ -185,7 +188,7 @@ func (s *Service) Membership(ctx context.Context, userID, tenantID int64) (Membe
 
 // ListMembers lists a workspace's members, owners first, then by email.
 func (s *Service) ListMembers(ctx context.Context, tenantID int64) ([]Member, error) {
-	rows, err := s.db.Shared().MembershipListByTenant(ctx, tenantID)
+	rows, err := s.q.MembershipListByTenant(ctx, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("account: list members: %w", err)
 	}
@@ -196,10 +199,25 @@ func (s *Service) ListMembers(ctx context.Context, tenantID int64) ([]Member, er
 	return members, nil
 }
 
-// wrap adds op to internal errors; errors meant for people pass unchanged.
-func wrap(err error, op string) error {
-	if err == nil || toodoo.ErrorCode(err) != toodoo.EINTERNAL {
-		return err
+// Workspace is a workspace a user may enter, as their home page lists it.
+type Workspace struct {
+	TenantID      int64  `json:"tenant_id"`
+	DisplayName   string `json:"display_name"`
+	Status        string `json:"status"`         // tenancy.StatusActive or StatusSuspended
+	PrimaryDomain string `json:"primary_domain"` // "" if it has none
+	Role          string `json:"role"`
+}
+
+// ListWorkspaces lists the workspaces that are not deleted of which the user is a member, by
+// display name.
+func (s *Service) ListWorkspaces(ctx context.Context, userID int64) ([]Workspace, error) {
+	rows, err := s.q.MembershipListByUser(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("account: list workspaces: %w", err)
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	list := make([]Workspace, len(rows))
+	for i, r := range rows {
+		list[i] = Workspace{TenantID: r.ID, DisplayName: r.DisplayName, Status: r.Status, PrimaryDomain: r.PrimaryDomain, Role: r.Role}
+	}
+	return list, nil
 }

@@ -12,10 +12,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // Lifetimes of the one-time secrets.
@@ -49,9 +48,18 @@ func hashSecret(s string) []byte {
 func plausibleSecret(s string) bool { return s != "" && len(s) <= 128 }
 
 // IssueLoginToken returns a one-time token that signs userID in on tenantID within ttl
-// (LoginTokenTTL if ttl <= 0). It takes the caller's queries so that sign-up can issue it inside
-// tenancy.Create's Then callback (db.Shared() otherwise).
-func IssueLoginToken(ctx context.Context, q *shareddb.Queries, userID, tenantID int64, ttl time.Duration) (string, error) {
+// (LoginTokenTTL if ttl <= 0).
+func (s *Service) IssueLoginToken(ctx context.Context, userID, tenantID int64, ttl time.Duration) (string, error) {
+	return issueLoginToken(ctx, s.q, userID, tenantID, ttl)
+}
+
+// IssueLoginTokenTx is IssueLoginToken inside the caller's transaction (sign-up issues it inside
+// tenancy.Create's Then callback, so that the token exists exactly if the workspace does).
+func IssueLoginTokenTx(ctx context.Context, tx *tenancy.Tx, userID, tenantID int64, ttl time.Duration) (string, error) {
+	return issueLoginToken(ctx, tx.SharedQueries(), userID, tenantID, ttl)
+}
+
+func issueLoginToken(ctx context.Context, q *shareddb.Queries, userID, tenantID int64, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		ttl = LoginTokenTTL
 	}
@@ -78,8 +86,8 @@ func (s *Service) ConsumeLoginToken(ctx context.Context, tenantID int64, token s
 	if !plausibleSecret(token) {
 		return 0, errBadLoginToken
 	}
-	userID, err := s.db.Shared().LoginTokenConsume(ctx, shareddb.LoginTokenConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
-	if errors.Is(err, pgx.ErrNoRows) {
+	userID, err := s.q.LoginTokenConsume(ctx, shareddb.LoginTokenConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
+	if errors.Is(err, toodoo.ErrNotFound) {
 		return 0, errBadLoginToken
 	}
 	if err != nil {
@@ -110,9 +118,9 @@ func (s *Service) CreateInvitation(ctx context.Context, tenantID int64, email, r
 	if err := ValidateRole(role); err != nil {
 		return "", err
 	}
-	if _, err := s.db.Shared().UserGetByEmail(ctx, email); err == nil {
+	if _, err := s.q.UserGetByEmail(ctx, email); err == nil {
 		return "", toodoo.Errorf(toodoo.ECONFLICT, "A user with this email exists already: add them as a member instead.")
-	} else if !errors.Is(err, pgx.ErrNoRows) {
+	} else if !errors.Is(err, toodoo.ErrNotFound) {
 		return "", fmt.Errorf("account: create invitation: %w", err)
 	}
 	token, hash, err := newSecret()
@@ -123,7 +131,7 @@ func (s *Service) CreateInvitation(ctx context.Context, tenantID int64, email, r
 	if invitedBy != 0 {
 		by = &invitedBy
 	}
-	err = s.db.Shared().InvitationInsert(ctx, shareddb.InvitationInsertParams{
+	err = s.q.InvitationInsert(ctx, shareddb.InvitationInsertParams{
 		TokenHash: hash, TenantID: tenantID, Email: email, Role: role, InvitedBy: by, ExpiresAt: time.Now().Add(InvitationTTL),
 	})
 	if err != nil {
@@ -138,9 +146,12 @@ func (s *Service) GetInvitation(ctx context.Context, tenantID int64, token strin
 	if !plausibleSecret(token) {
 		return Invitation{}, errBadInvitation
 	}
-	row, err := s.db.Shared().InvitationGet(ctx, shareddb.InvitationGetParams{TokenHash: hashSecret(token), TenantID: tenantID})
-	if err != nil {
-		return Invitation{}, notFoundErr(err, errBadInvitation, "account: get invitation")
+	row, err := s.q.InvitationGet(ctx, shareddb.InvitationGetParams{TokenHash: hashSecret(token), TenantID: tenantID})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return Invitation{}, errBadInvitation
+	case err != nil:
+		return Invitation{}, fmt.Errorf("account: get invitation: %w", err)
 	}
 	return Invitation{TenantID: row.TenantID, Email: row.Email, Role: row.Role, ExpiresAt: row.ExpiresAt}, nil
 }
@@ -159,22 +170,25 @@ func (s *Service) AcceptInvitation(ctx context.Context, tenantID int64, token, p
 	}
 	var u User
 	var m Membership
-	err := s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
-		inv, err := q.InvitationConsume(ctx, shareddb.InvitationConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
-		if err != nil {
-			return notFoundErr(err, errBadInvitation, "consume invitation")
+	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		inv, err := tx.SharedQueries().InvitationConsume(ctx, shareddb.InvitationConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
+		switch {
+		case errors.Is(err, toodoo.ErrNotFound):
+			return errBadInvitation
+		case err != nil:
+			return fmt.Errorf("consume invitation: %w", err)
 		}
-		if u, err = s.CreateUserTx(ctx, q, inv.Email, password, false); err != nil {
+		if u, err = s.CreateUserTx(ctx, tx, inv.Email, password, false); err != nil {
 			return err
 		}
-		if err := AddMemberTx(ctx, q, inv.TenantID, u.ID, inv.Role); err != nil {
+		if err := AddMemberTx(ctx, tx, inv.TenantID, u.ID, inv.Role); err != nil {
 			return err
 		}
 		m = Membership{UserID: u.ID, TenantID: inv.TenantID, Role: inv.Role}
 		return nil
 	})
 	if err != nil {
-		return User{}, Membership{}, wrap(err, "account: accept invitation")
+		return User{}, Membership{}, fmt.Errorf("account: accept invitation: %w", err)
 	}
 	return u, m, nil
 }
@@ -217,7 +231,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, tenantID, userID int64, na
 		return APIToken{}, "", err
 	}
 	secret := APITokenPrefix + random
-	row, err := s.db.Shared().APITokenInsert(ctx, shareddb.APITokenInsertParams{
+	row, err := s.q.APITokenInsert(ctx, shareddb.APITokenInsertParams{
 		TenantID: tenantID, UserID: userID, Name: name, TokenHash: hashSecret(secret),
 	})
 	if err != nil {
@@ -236,9 +250,8 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, tenantID int64, secr
 	if !plausibleSecret(secret) || !strings.HasPrefix(secret, APITokenPrefix) {
 		return User{}, errBadAPIToken
 	}
-	q := s.db.Shared()
-	row, err := q.APITokenAuthenticate(ctx, shareddb.APITokenAuthenticateParams{TokenHash: hashSecret(secret), TenantID: tenantID})
-	if errors.Is(err, pgx.ErrNoRows) {
+	row, err := s.q.APITokenAuthenticate(ctx, shareddb.APITokenAuthenticateParams{TokenHash: hashSecret(secret), TenantID: tenantID})
+	if errors.Is(err, toodoo.ErrNotFound) {
 		return User{}, errBadAPIToken
 	}
 	if err != nil {
@@ -246,13 +259,13 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, tenantID int64, secr
 	}
 	// Best effort and at most once a minute per token (see the query): a failed touch must not
 	// refuse the request.
-	_ = q.APITokenTouch(ctx, row.ID)
+	_ = s.q.APITokenTouch(ctx, row.ID)
 	return User{ID: row.UserID, Email: row.Email, IsSuperuser: row.IsSuperuser, SessionEpoch: row.SessionEpoch, CreatedAt: row.CreatedAt}, nil
 }
 
 // ListAPITokens lists a user's tokens on a workspace, newest first, revoked ones included.
 func (s *Service) ListAPITokens(ctx context.Context, tenantID, userID int64) ([]APIToken, error) {
-	rows, err := s.db.Shared().APITokenList(ctx, shareddb.APITokenListParams{TenantID: tenantID, UserID: userID})
+	rows, err := s.q.APITokenList(ctx, shareddb.APITokenListParams{TenantID: tenantID, UserID: userID})
 	if err != nil {
 		return nil, fmt.Errorf("account: list API tokens: %w", err)
 	}
@@ -267,7 +280,7 @@ func (s *Service) ListAPITokens(ctx context.Context, tenantID, userID int64) ([]
 // RevokeAPIToken revokes one of the user's tokens on the workspace. Returns ENOTFOUND if there
 // is no such live token of theirs there (another user's token is not found either).
 func (s *Service) RevokeAPIToken(ctx context.Context, tenantID, userID, tokenID int64) error {
-	n, err := s.db.Shared().APITokenRevoke(ctx, shareddb.APITokenRevokeParams{ID: tokenID, TenantID: tenantID, UserID: userID})
+	n, err := s.q.APITokenRevoke(ctx, shareddb.APITokenRevokeParams{ID: tokenID, TenantID: tenantID, UserID: userID})
 	if err != nil {
 		return fmt.Errorf("account: revoke API token: %w", err)
 	}
@@ -275,12 +288,4 @@ func (s *Service) RevokeAPIToken(ctx context.Context, tenantID, userID, tokenID 
 		return toodoo.Errorf(toodoo.ENOTFOUND, "No such API token.")
 	}
 	return nil
-}
-
-// notFoundErr turns "no rows" into nf and wraps anything else with op.
-func notFoundErr(err error, nf *toodoo.Error, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nf
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

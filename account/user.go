@@ -7,7 +7,12 @@
 // other host. Passwords are hashed with argon2id and never logged.
 //
 // Functions that must run inside someone else's transaction (sign-up runs inside tenancy.Create's
-// Then callback) take a *shareddb.Queries and end in Tx; the others open their own transaction.
+// Then callback) take a *tenancy.Tx and end in Tx; the others open their own transaction.
+//
+// Account is, with tenancy, one of the two owners of the shared schema: it alone reaches the
+// generated queries of its tables (through tenancy's SharedQueries), and callers get account
+// types back. The queries' errors arrive already translated into toodoo errors (no rows is
+// toodoo.ErrNotFound), so this package does not import the driver.
 package account
 
 import (
@@ -17,8 +22,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
@@ -31,6 +34,7 @@ const MaxEmailBytes = 254
 // Service is the account logic over one database.
 type Service struct {
 	db *tenancy.DB
+	q  *shareddb.Queries // bound to the pool: a single statement needs no transaction
 
 	// Params are the argon2id costs for new hashes; hashes made with other costs still verify
 	// and are replaced at the next successful login.
@@ -42,7 +46,7 @@ type Service struct {
 
 // New returns the account service over db, with DefaultParams.
 func New(db *tenancy.DB) *Service {
-	return &Service{db: db, Params: DefaultParams}
+	return &Service{db: db, q: db.SharedQueries(), Params: DefaultParams}
 }
 
 // User is a person who can sign in. The password hash never leaves this package.
@@ -79,14 +83,21 @@ func NormalizeEmail(email string) (string, error) {
 // errDuplicateEmail is the one message for a taken address, whatever its case.
 var errDuplicateEmail = toodoo.Errorf(toodoo.ECONFLICT, "A user with this email exists already.")
 
+// errNoUser is the answer for a user id that does not exist (any more).
+var errNoUser = toodoo.Errorf(toodoo.ENOTFOUND, "No such user.")
+
 // CreateUser creates a user. Returns EINVALID for a bad email or password, ECONFLICT "A user
 // with this email exists already." when the address is taken in any letter case.
 func (s *Service) CreateUser(ctx context.Context, email, password string, superuser bool) (User, error) {
-	return s.CreateUserTx(ctx, s.db.Shared(), email, password, superuser)
+	return s.createUser(ctx, s.q, email, password, superuser)
 }
 
 // CreateUserTx is CreateUser inside the caller's transaction (sign-up, in tenancy.Create's Then).
-func (s *Service) CreateUserTx(ctx context.Context, q *shareddb.Queries, email, password string, superuser bool) (User, error) {
+func (s *Service) CreateUserTx(ctx context.Context, tx *tenancy.Tx, email, password string, superuser bool) (User, error) {
+	return s.createUser(ctx, tx.SharedQueries(), email, password, superuser)
+}
+
+func (s *Service) createUser(ctx context.Context, q *shareddb.Queries, email, password string, superuser bool) (User, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, err
@@ -99,10 +110,10 @@ func (s *Service) CreateUserTx(ctx context.Context, q *shareddb.Queries, email, 
 		return User{}, err
 	}
 	row, err := q.UserInsert(ctx, shareddb.UserInsertParams{Email: email, PasswordHash: hash, IsSuperuser: superuser})
-	if err != nil {
-		if tenancy.IsUniqueViolation(err, "") {
-			return User{}, errDuplicateEmail
-		}
+	switch {
+	case toodoo.ErrorCode(err) == toodoo.ECONFLICT: // the only unique key is the email's
+		return User{}, errDuplicateEmail
+	case err != nil:
 		return User{}, fmt.Errorf("account: create user: %w", err)
 	}
 	return userFromRow(row), nil
@@ -119,9 +130,12 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	if err != nil {
 		return User{}, err
 	}
-	row, err := s.db.Shared().UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
-	if err != nil {
-		return User{}, notFound(err, "No such user.", "account: set password")
+	row, err := s.q.UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return User{}, errNoUser
+	case err != nil:
+		return User{}, fmt.Errorf("account: set password: %w", err)
 	}
 	return userFromRow(row), nil
 }
@@ -136,8 +150,8 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	if len(password) > MaxPasswordBytes {
 		return User{}, errWrongPassword
 	}
-	row, err := s.db.Shared().UserGetByEmail(ctx, strings.TrimSpace(email))
-	if errors.Is(err, pgx.ErrNoRows) {
+	row, err := s.q.UserGetByEmail(ctx, strings.TrimSpace(email))
+	if errors.Is(err, toodoo.ErrNotFound) {
 		_, _ = VerifyPassword(password, s.dummyHash())
 		return User{}, errWrongPassword
 	}
@@ -154,7 +168,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	if s.Params.NeedsRehash(row.PasswordHash) {
 		// Best effort: the login succeeds even if the new hash cannot be stored.
 		if hash, err := s.Params.Hash(password); err == nil {
-			_ = s.db.Shared().UserRehashPassword(ctx, shareddb.UserRehashPasswordParams{ID: row.ID, NewHash: hash, OldHash: row.PasswordHash})
+			_ = s.q.UserRehashPassword(ctx, shareddb.UserRehashPasswordParams{ID: row.ID, NewHash: hash, OldHash: row.PasswordHash})
 		}
 	}
 	return userFromRow(row), nil
@@ -170,28 +184,42 @@ func (s *Service) dummyHash() string {
 
 // GetUser returns a user by id. Returns ENOTFOUND if there is none.
 func (s *Service) GetUser(ctx context.Context, id int64) (User, error) {
-	row, err := s.db.Shared().UserGetByID(ctx, id)
-	if err != nil {
-		return User{}, notFound(err, "No such user.", "account: get user")
+	row, err := s.q.UserGetByID(ctx, id)
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return User{}, errNoUser
+	case err != nil:
+		return User{}, fmt.Errorf("account: get user: %w", err)
 	}
 	return userFromRow(row), nil
+}
+
+// GetUserWithRole returns a user by id with their role in the workspace tenantID ("" when they
+// are not a member; tenantID 0 is the public site), in one query: what every signed-in request
+// needs to check that the user still exists, that the session's epoch is current and that the
+// membership still holds. Returns ENOTFOUND if there is no such user.
+func (s *Service) GetUserWithRole(ctx context.Context, id, tenantID int64) (User, string, error) {
+	row, err := s.q.UserGetWithRole(ctx, shareddb.UserGetWithRoleParams{ID: id, TenantID: tenantID})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return User{}, "", errNoUser
+	case err != nil:
+		return User{}, "", fmt.Errorf("account: get user with role: %w", err)
+	}
+	u := User{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, SessionEpoch: row.SessionEpoch, CreatedAt: row.CreatedAt}
+	return u, row.Role, nil
 }
 
 // GetUserByEmail returns a user by email, in any letter case. Returns ENOTFOUND "No user with
 // email X." if there is none.
 func (s *Service) GetUserByEmail(ctx context.Context, email string) (User, error) {
 	email = strings.TrimSpace(email)
-	row, err := s.db.Shared().UserGetByEmail(ctx, email)
-	if err != nil {
-		return User{}, notFound(err, fmt.Sprintf("No user with email %s.", email), "account: get user by email")
+	row, err := s.q.UserGetByEmail(ctx, email)
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return User{}, toodoo.Errorf(toodoo.ENOTFOUND, "No user with email %s.", email)
+	case err != nil:
+		return User{}, fmt.Errorf("account: get user by email: %w", err)
 	}
 	return userFromRow(row), nil
-}
-
-// notFound turns "no rows" into ENOTFOUND with msg, and wraps anything else with op.
-func notFound(err error, msg, op string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return toodoo.Errorf(toodoo.ENOTFOUND, "%s", msg)
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

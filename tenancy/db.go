@@ -1,5 +1,7 @@
 // Package tenancy is Toodoo's adapter to PostgreSQL for everything tenant-shaped: the pool, the
-// tenant scope (the only door to tenant data), and provisioning (create, suspend, delete).
+// tenant scope (the only door to tenant data), provisioning (create, suspend, delete), the host
+// map, and the shared-schema boundary that it and package account keep the generated shared
+// queries behind (shared.go).
 //
 // The path of a request through it: web resolves the host to a Tenant, then calls DB.InTx, which
 // begins a transaction, runs SET LOCAL search_path to exactly that tenant's schema and hands the
@@ -18,11 +20,14 @@ import (
 
 // DB is the application's handle on the database.
 type DB struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	shared *shareddb.Queries // bound to the pool, errors interpreted (see SharedQueries)
 }
 
 // New wraps a pool. The pool's default search_path must be empty (see Open).
-func New(pool *pgxpool.Pool) *DB { return &DB{pool: pool} }
+func New(pool *pgxpool.Pool) *DB {
+	return &DB{pool: pool, shared: shareddb.New(interpreting{pool})}
+}
 
 // Open connects a pool whose connections start with an empty search_path, so that a tenant query
 // run outside the tenant scope fails loudly ("relation does not exist") instead of reading
@@ -52,15 +57,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: the connections' default search_path is %q; it must be empty so that tenant queries cannot fall back to a shared schema", path)
 	}
-	return &DB{pool: pool}, nil
+	return New(pool), nil
 }
 
-// Pool returns the underlying pool, for the shared schema and for operators' tools (migrate).
-// Tenant data is reached only through InTx.
+// Pool returns the underlying pool, for tests that check or plant rows with plain SQL. The
+// application never uses it (TestSharedQueriesStayBehindOwners keeps it so): shared data is
+// reached through tenancy's and account's methods, tenant data through InTx, and the migrator
+// opens a pool of its own.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Shared returns the shared-schema queries bound to the pool (one statement, one transaction).
-func (db *DB) Shared() *shareddb.Queries { return shareddb.New(db.pool) }
+// Ping checks that the database answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
 // Close closes the pool.
 func (db *DB) Close() { db.pool.Close() }

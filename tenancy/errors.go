@@ -10,8 +10,10 @@ import (
 )
 
 // interpret translates driver errors into toodoo errors once, here, so callers never import pgx:
-// no rows becomes ENOTFOUND, a unique violation ECONFLICT and a check violation EINVALID. Other
-// errors pass through unchanged (they are internal).
+// no rows becomes toodoo.ErrNotFound, a unique violation ECONFLICT, a foreign-key violation
+// (a row refers to one that is gone) ENOTFOUND and a check violation EINVALID. Other errors pass
+// through unchanged (they are internal). Every generated shared query runs through it (see
+// interpreting), and so does the error of every InTx callback.
 func interpret(err error) error {
 	if err == nil {
 		return nil
@@ -26,6 +28,8 @@ func interpret(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
+		case "23503": // foreign_key_violation
+			return &wrapped{toodoo.Errorf(toodoo.ENOTFOUND, "That refers to something that does not exist."), err}
 		case "23505": // unique_violation
 			return &wrapped{toodoo.Errorf(toodoo.ECONFLICT, "That already exists."), err}
 		case "23514": // check_violation
@@ -44,9 +48,22 @@ type wrapped struct {
 func (w *wrapped) Error() string   { return w.public.Message + ": " + w.cause.Error() }
 func (w *wrapped) Unwrap() []error { return []error{w.public, w.cause} }
 
-// IsUniqueViolation reports whether err is a unique violation of the named constraint or index
-// ("" matches any).
-func IsUniqueViolation(err error, constraint string) bool {
+// constraint returns the name of the constraint or index that a database error violated ("" if
+// none), to tell apart the conflicts of a statement that writes several tables.
+func constraint(err error) string {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// sqlState returns the SQLSTATE of a database error ("" if err is not one), for the raw DDL
+// statements of provisioning, which do not run through interpret.
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }

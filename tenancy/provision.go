@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/schemadef"
 )
-
-// HostsChannel is the LISTEN/NOTIFY channel on which every change of tenants or domains is
-// announced (payload: the tenant id), so that every process's host cache stays fresh.
-const HostsChannel = "toodoo_hosts"
 
 // CreateParams describes a new tenant.
 type CreateParams struct {
@@ -30,8 +26,9 @@ type CreateParams struct {
 	Cold bool
 
 	// Then, if set, runs inside the creating transaction after the tenant exists (sign-up uses it
-	// to create the owner), so that its failure undoes the tenant too.
-	Then func(ctx context.Context, q *shareddb.Queries, t Tenant) error
+	// to create the owner, passing tx to account's functions ending in Tx), so that its failure
+	// undoes the tenant too.
+	Then func(ctx context.Context, tx *Tx, t Tenant) error
 }
 
 // Create provisions a tenant atomically: in ONE transaction it inserts the registry row, adds the
@@ -66,46 +63,78 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 		row, err := q.TenantProvision(ctx, shareddb.TenantProvisionParams{
 			SchemaName: p.Name, DisplayName: p.DisplayName, Domain: domain, AppliedHash: def.TenantHash(),
 		})
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23505" && strings.HasPrefix(pgErr.ConstraintName, "domains_") {
-				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", domain)
-			}
-			if IsUniqueViolation(err, "") {
-				return toodoo.Errorf(toodoo.ECONFLICT, "A tenant named %q exists already.", p.Name)
-			}
+		switch {
+		case toodoo.ErrorCode(err) == toodoo.ECONFLICT && strings.HasPrefix(constraint(err), "domains_"):
+			return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", domain)
+		case toodoo.ErrorCode(err) == toodoo.ECONFLICT:
+			return toodoo.Errorf(toodoo.ECONFLICT, "A tenant named %q exists already.", p.Name)
+		case err != nil:
 			return fmt.Errorf("insert tenant: %w", err)
 		}
-		t = Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}
+		t = tenantFromRow(shareddb.Tenant(row))
 
 		if err := createSchema(ctx, tx, q, def, p.Name, !p.Cold); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "42P06" { // duplicate_schema
+			if sqlState(err) == "42P06" { // duplicate_schema
 				return toodoo.Errorf(toodoo.ECONFLICT, "A schema named %q exists already in the database.", p.Name)
 			}
 			return fmt.Errorf("create schema: %w", err)
 		}
 		if p.Then != nil {
-			return p.Then(ctx, q, t)
+			return p.Then(ctx, &Tx{q: q}, t)
 		}
 		return nil
 	})
 	if err != nil {
-		return Tenant{}, wrapOp(err, "create tenant %q", p.Name)
+		return Tenant{}, fmt.Errorf("tenancy: create tenant %q: %w", p.Name, err)
 	}
 	return t, nil
 }
 
 // Get returns the tenant whose schema is name. Returns ENOTFOUND if there is none.
 func (db *DB) Get(ctx context.Context, name string) (Tenant, error) {
-	row, err := db.Shared().TenantGetByName(ctx, name)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Tenant{}, toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
-		}
+	row, err := db.shared.TenantGetByName(ctx, name)
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return Tenant{}, errNoTenant(name)
+	case err != nil:
 		return Tenant{}, fmt.Errorf("tenancy: get tenant %q: %w", name, err)
 	}
-	return Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}, nil
+	return tenantFromRow(row), nil
+}
+
+// errNoTenant is the answer for a name that no tenant has.
+func errNoTenant(name string) error {
+	return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
+}
+
+// Summary is a tenant as List shows it: the tenant, its domains and members, and the ledger's
+// record of its schema.
+type Summary struct {
+	Tenant
+	CreatedAt     time.Time
+	DeletedAt     *time.Time
+	PrimaryDomain string   // "" when it has none (a deleted tenant)
+	Domains       []string // the primary domain first, then by name
+	MemberCount   int64
+	AppliedHash   string     // the state last applied to its schema; "" if it is not in the ledger
+	AppliedAt     *time.Time // when
+	LastError     string     // the ledger's last error, "" if the last attempt succeeded
+}
+
+// List returns the tenants ordered by name, with deleted ones only if includeDeleted, for the
+// platform admin and `toodoo tenant list`. One query.
+func (db *DB) List(ctx context.Context, includeDeleted bool) ([]Summary, error) {
+	rows, err := db.shared.TenantList(ctx, includeDeleted)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: list tenants: %w", err)
+	}
+	list := make([]Summary, len(rows))
+	for i, r := range rows {
+		list[i] = Summary{Tenant: tenantFromRow(r.Tenant), CreatedAt: r.Tenant.CreatedAt, DeletedAt: r.Tenant.DeletedAt,
+			PrimaryDomain: r.PrimaryDomain, Domains: r.Domains, MemberCount: r.MemberCount,
+			AppliedHash: r.AppliedHash, AppliedAt: r.AppliedAt, LastError: r.LastError}
+	}
+	return list, nil
 }
 
 // SetStatus suspends (StatusSuspended) or resumes (StatusActive) a tenant. Returns ENOTFOUND if
@@ -115,19 +144,19 @@ func (db *DB) SetStatus(ctx context.Context, name, status string) (Tenant, error
 		return Tenant{}, toodoo.Invalid("status", "Unknown status %q.", status)
 	}
 	var t Tenant
-	err := db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+	err := db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error {
 		row, err := q.TenantSetStatus(ctx, shareddb.TenantSetStatusParams{SchemaName: name, Status: status})
-		if err != nil {
-			if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, toodoo.ErrNotFound) {
-				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
-			}
+		switch {
+		case errors.Is(err, toodoo.ErrNotFound):
+			return errNoTenant(name)
+		case err != nil:
 			return err
 		}
-		t = Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}
+		t = tenantFromRow(row)
 		return q.TenantNotify(ctx, strconv.FormatInt(t.ID, 10))
 	})
 	if err != nil {
-		return Tenant{}, wrapOp(err, "set status of %q", name)
+		return Tenant{}, fmt.Errorf("tenancy: set status of %q: %w", name, err)
 	}
 	return t, nil
 }
@@ -142,10 +171,10 @@ func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
 	var trash string
 	err := db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
 		row, err := q.TenantGetByName(ctx, name)
-		if err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
-			}
+		switch {
+		case errors.Is(err, toodoo.ErrNotFound):
+			return errNoTenant(name)
+		case err != nil:
 			return err
 		}
 		if err := q.DomainDeleteByTenant(ctx, row.ID); err != nil {
@@ -162,8 +191,7 @@ func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
 		}
 		trash = fmt.Sprintf("%s%d_%s", trashPrefix, row.ID, name[:min(len(name), 30)])
 		if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{name}.Sanitize()+" RENAME TO "+pgx.Identifier{trash}.Sanitize()); err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) || pgErr.Code != "3F000" { // invalid_schema_name: already gone
+			if sqlState(err) != "3F000" { // invalid_schema_name: already gone
 				return fmt.Errorf("move schema to trash: %w", err)
 			}
 			trash = ""
@@ -177,7 +205,7 @@ func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
 		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
 	})
 	if err != nil {
-		return wrapOp(err, "delete tenant %q", name)
+		return fmt.Errorf("tenancy: delete tenant %q: %w", name, err)
 	}
 	if trash != "" {
 		if err := db.DropTrash(ctx, trash); err != nil {
@@ -226,12 +254,12 @@ func (db *DB) AddDomain(ctx context.Context, name, domain string, primary bool) 
 	if err != nil {
 		return "", err
 	}
-	err = db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+	err = db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error {
 		row, err := q.TenantGetByName(ctx, name)
-		if err != nil || row.Status == StatusDeleted {
-			if err == nil || errors.Is(err, pgx.ErrNoRows) {
-				return toodoo.Errorf(toodoo.ENOTFOUND, "No tenant named %q.", name)
-			}
+		switch {
+		case errors.Is(err, toodoo.ErrNotFound), err == nil && row.Status == StatusDeleted:
+			return errNoTenant(name)
+		case err != nil:
 			return err
 		}
 		if primary {
@@ -249,10 +277,10 @@ func (db *DB) AddDomain(ctx context.Context, name, domain string, primary bool) 
 			if err := q.DomainSetPrimary(ctx, d); err != nil {
 				return err
 			}
-		} else if !errors.Is(err, pgx.ErrNoRows) {
+		} else if !errors.Is(err, toodoo.ErrNotFound) {
 			return err
 		} else if _, err := q.DomainInsert(ctx, shareddb.DomainInsertParams{Domain: d, TenantID: row.ID, IsPrimary: primary}); err != nil {
-			if IsUniqueViolation(err, "") {
+			if toodoo.ErrorCode(err) == toodoo.ECONFLICT {
 				return toodoo.Errorf(toodoo.ECONFLICT, "The domain %q is taken.", d)
 			}
 			return err
@@ -260,7 +288,7 @@ func (db *DB) AddDomain(ctx context.Context, name, domain string, primary bool) 
 		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
 	})
 	if err != nil {
-		return "", wrapOp(err, "add domain %q", d)
+		return "", fmt.Errorf("tenancy: add domain %q: %w", d, err)
 	}
 	return d, nil
 }
@@ -273,12 +301,12 @@ func (db *DB) RemoveDomain(ctx context.Context, domain string) error {
 	if err != nil {
 		return err
 	}
-	err = db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) error {
+	err = db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error {
 		row, err := q.DomainGet(ctx, d)
-		if err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return toodoo.Errorf(toodoo.ENOTFOUND, "No domain %q.", d)
-			}
+		switch {
+		case errors.Is(err, toodoo.ErrNotFound):
+			return toodoo.Errorf(toodoo.ENOTFOUND, "No domain %q.", d)
+		case err != nil:
 			return err
 		}
 		if row.IsPrimary {
@@ -289,18 +317,10 @@ func (db *DB) RemoveDomain(ctx context.Context, domain string) error {
 		}
 		return q.TenantNotify(ctx, strconv.FormatInt(row.TenantID, 10))
 	})
-	return wrapOp(err, "remove domain %q", d)
-}
-
-// wrapOp adds the operation to internal errors; errors meant for people pass unchanged.
-func wrapOp(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
+	if err != nil {
+		return fmt.Errorf("tenancy: remove domain %q: %w", d, err)
 	}
-	if toodoo.ErrorCode(err) != toodoo.EINTERNAL {
-		return err
-	}
-	return fmt.Errorf("tenancy: %s: %w", fmt.Sprintf(format, args...), err)
+	return nil
 }
 
 // createSchema makes the tenant's schema inside tx: from a spare if allowed and one is ready,

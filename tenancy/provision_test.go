@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/schemadef"
@@ -48,12 +47,12 @@ func TestCreate(t *testing.T) {
 	if s, tr, d, l := footprint(t, db, "acme"); s != 1 || tr != 1 || d != 1 || l != 1 {
 		t.Errorf("footprint = schema %d, tenant %d, domains %d, ledger %d; want 1 each", s, tr, d, l)
 	}
-	row, err := db.Shared().DomainResolve(context.Background(), "acme.example.com")
+	row, err := db.ResolveHost(context.Background(), "acme.example.com")
 	if err != nil {
 		t.Fatalf("the primary domain is stored lowercase without trailing dot: %v", err)
 	}
-	if row.SchemaName != "acme" {
-		t.Errorf("acme.example.com resolves to %q", row.SchemaName)
+	if row.Schema != "acme" {
+		t.Errorf("acme.example.com resolves to %q", row.Schema)
 	}
 	var hash string
 	if err := db.Pool().QueryRow(context.Background(), "SELECT applied_hash FROM public.schema_ledger WHERE schema_name = 'acme'").Scan(&hash); err != nil {
@@ -93,7 +92,7 @@ func TestCreateIsAtomic(t *testing.T) {
 	}{
 		{"DDLError", broken, tenancy.CreateParams{Name: "ddlfail", Domain: "ddlfail.example.test"}, toodoo.EINTERNAL},
 		{"DomainTaken", def, tenancy.CreateParams{Name: "domainfail", Domain: "taken.example.test"}, toodoo.ECONFLICT},
-		{"ThenFails", def, tenancy.CreateParams{Name: "thenfail", Domain: "thenfail.example.test", Then: func(ctx context.Context, q *shareddb.Queries, tn tenancy.Tenant) error {
+		{"ThenFails", def, tenancy.CreateParams{Name: "thenfail", Domain: "thenfail.example.test", Then: func(ctx context.Context, tx *tenancy.Tx, tn tenancy.Tenant) error {
 			return toodoo.Invalid("email", "injected failure after the schema exists")
 		}}, toodoo.EINVALID},
 	} {
@@ -163,7 +162,7 @@ func TestSuspendResume(t *testing.T) {
 	if err != nil || tn.Status != tenancy.StatusSuspended {
 		t.Fatalf("suspend: %+v, %v", tn, err)
 	}
-	row, err := b.db.Shared().DomainResolve(context.Background(), "first.example.test")
+	row, err := b.db.ResolveHost(context.Background(), "first.example.test")
 	if err != nil || row.Status != tenancy.StatusSuspended {
 		t.Errorf("resolve suspended: %+v, %v", row, err)
 	}
@@ -187,7 +186,7 @@ func TestDelete(t *testing.T) {
 		if s, tr, d, _ := footprint(t, b.db, "first"); s != 1 || tr != 1 || d != 0 {
 			t.Errorf("after delete: schema %d, tenant %d, domains %d; want 1, 1, 0", s, tr, d)
 		}
-		if _, err := b.db.Shared().DomainResolve(context.Background(), "first.example.test"); err == nil {
+		if _, err := b.db.ResolveHost(context.Background(), "first.example.test"); err == nil {
 			t.Error("a deleted tenant's domain still resolves")
 		}
 		// The domain is free for someone else.
@@ -241,7 +240,7 @@ func TestDomains(t *testing.T) {
 	if err := b.db.RemoveDomain(ctx, "first.example.test"); err != nil {
 		t.Errorf("removing a former primary: %v", err)
 	}
-	domains, err := b.db.Shared().DomainListByTenant(ctx, b.first.ID)
+	domains, err := b.db.SharedQueries().DomainListByTenant(ctx, b.first.ID)
 	if err != nil || len(domains) != 1 || !domains[0].IsPrimary || domains[0].Domain != "todo.first.test" {
 		t.Errorf("first's domains = %+v, %v; want todo.first.test as the only, primary, domain", domains, err)
 	}

@@ -26,23 +26,14 @@ const (
 	StatusDeleted   = "deleted"
 )
 
-type contextKey int
-
-const (
-	tenantKey contextKey = iota
-	inTxKey
-)
-
-// WithTenant returns a context that carries t (set by the web layer once the host is resolved).
-func WithTenant(ctx context.Context, t Tenant) context.Context {
-	return context.WithValue(ctx, tenantKey, t)
+// tenantFromRow is the one place a Tenant is made from the registry: every query that yields a
+// tenant returns the whole public.tenants row (sqlc.embed where it comes with more columns).
+func tenantFromRow(r shareddb.Tenant) Tenant {
+	return Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
 }
 
-// FromContext returns the tenant carried by ctx, if any.
-func FromContext(ctx context.Context) (Tenant, bool) {
-	t, ok := ctx.Value(tenantKey).(Tenant)
-	return t, ok
-}
+// inTxKey marks the context of an InTx callback, so that a nested InTx is refused.
+type inTxKey struct{}
 
 // ErrNestedScope is returned when InTx is called from inside another InTx callback: a second
 // transaction would not see the first one's writes and could deadlock against it.
@@ -82,7 +73,7 @@ func InReadTxV[T any](ctx context.Context, db *DB, t Tenant, fn func(ctx context
 }
 
 func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, q *tenantdb.Queries) error) (err error) {
-	if ctx.Value(inTxKey) != nil {
+	if ctx.Value(inTxKey{}) != nil {
 		return ErrNestedScope
 	}
 	if t.Schema == "" || t.ID == 0 {
@@ -100,33 +91,11 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}
 	defer rollbackOnFailure(ctx, tx, &err)
-	if err := fn(context.WithValue(ctx, inTxKey, true), tenantdb.New(tx)); err != nil {
+	if err := fn(context.WithValue(ctx, inTxKey{}, true), tenantdb.New(tx)); err != nil {
 		return interpret(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))
-	}
-	return nil
-}
-
-// SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
-// queries name public.x). It commits if fn returns nil and rolls back otherwise.
-func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, q *shareddb.Queries) error) error {
-	return db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error { return fn(ctx, q) })
-}
-
-// sharedTx is SharedTx that also hands over the raw transaction, for provisioning's DDL.
-func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("tenancy: begin: %w", err)
-	}
-	defer rollbackOnFailure(ctx, tx, &err)
-	if err := fn(ctx, tx, shareddb.New(tx)); err != nil {
-		return interpret(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("tenancy: commit: %w", interpret(err))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/schemadef"
 )
@@ -25,7 +26,7 @@ const sparePrefix = "toodoo_spare_"
 // takeSpare renames a spare schema at def's hash to name, inside tx, and reports whether it did.
 func takeSpare(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *schemadef.Definition, name string) (bool, error) {
 	spare, err := q.LedgerTakeSpare(ctx, def.TenantHash())
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, toodoo.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -44,7 +45,7 @@ func takeSpare(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *schemad
 // schema.hcl, and returns how many it built. Each spare is built in a transaction of its own.
 // Safe to run from several processes at once (they may build a few spares too many).
 func (db *DB) FillSpares(ctx context.Context, def *schemadef.Definition, n int) (built int, err error) {
-	spares, err := db.Shared().LedgerListSpares(ctx)
+	spares, err := db.shared.LedgerListSpares(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: list spare schemas: %w", err)
 	}

@@ -1,14 +1,12 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -24,36 +22,19 @@ type adminPage struct {
 }
 
 type adminTenant struct {
-	shareddb.TenantListRow
-	Domains     []string
+	tenancy.Summary
 	SchemaState string // "current", "behind", "unknown" (not in the ledger) or "error"
 	URL         string
 }
 
 func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, p *adminPage) error {
-	ctx := r.Context()
-	type lists struct {
-		tenants []shareddb.TenantListRow
-		domains []shareddb.DomainResolveAllRow
-	}
-	var l lists
-	err := s.db.SharedTx(ctx, func(ctx context.Context, q *shareddb.Queries) (err error) {
-		if l.tenants, err = q.TenantList(ctx, false); err != nil {
-			return err
-		}
-		l.domains, err = q.DomainResolveAll(ctx)
-		return err
-	})
+	tenants, err := s.db.List(r.Context(), false)
 	if err != nil {
 		return err
 	}
-	byTenant := map[int64][]string{}
-	for _, d := range l.domains {
-		byTenant[d.ID] = append(byTenant[d.ID], d.Domain)
-	}
 	hash := s.def.TenantHash()
-	for _, t := range l.tenants {
-		at := adminTenant{TenantListRow: t, Domains: byTenant[t.ID]}
+	for _, t := range tenants {
+		at := adminTenant{Summary: t}
 		switch {
 		case t.LastError != "":
 			at.SchemaState = "error"

@@ -10,8 +10,6 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/shareddb"
-	"github.com/toodoo/toodoo/tenancy"
 )
 
 // user is the signed-in person as this request sees them.
@@ -69,17 +67,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: account.RoleMember, ViaToken: true}
 		} else if uid, epoch, ok := ri.Session.userFor(tenantID); ok {
-			row, err := tenancy.SharedV(ctx, s.db, func(ctx context.Context, q *shareddb.Queries) (shareddb.UserGetWithRoleRow, error) {
-				return q.UserGetWithRole(ctx, shareddb.UserGetWithRoleParams{ID: uid, TenantID: tenantID})
-			})
+			au, role, err := s.accounts.GetUserWithRole(ctx, uid, tenantID)
 			switch {
-			case toodoo.ErrorCode(err) == toodoo.ENOTFOUND, err == nil && int64(row.SessionEpoch) != epoch:
+			case toodoo.ErrorCode(err) == toodoo.ENOTFOUND, err == nil && int64(au.SessionEpoch) != epoch:
 				ri.Session.end() // the user is gone or changed their password
 			case err != nil:
 				s.writeError(w, r, err)
 				return
 			default:
-				u = &user{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, Role: row.Role}
+				u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: role}
 			}
 		}
 		if u != nil {

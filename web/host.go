@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -19,7 +18,9 @@ type site struct {
 	Tenant tenancy.Tenant // when !Public
 }
 
-// hostCache maps host names to tenants in memory.
+// hostCache maps host names to tenants in memory. Tenancy loads the host map (DB.Hosts,
+// DB.TenantHosts, DB.ResolveHost); keeping a copy per process, fresh and cheap to miss, is this
+// file's concern.
 //
 // While the listener on tenancy.HostsChannel is connected ("live"), the map holds every domain
 // of every tenant that is not deleted, and every change is announced with a notification whose
@@ -47,7 +48,8 @@ type hostCache struct {
 	negativeTTL time.Duration
 	misses      *limiter // database look-ups for hosts missing from a live map
 
-	// ready is closed after the first successful load by the listener (for tests and /readyz).
+	// ready is closed after the first successful load by the listener, so that tests can wait
+	// for a live map. Serving does not wait: until then, lookups go to the database.
 	ready     chan struct{}
 	readyOnce sync.Once
 }
@@ -92,10 +94,7 @@ func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, er
 	}
 	// Not in the map: ask the database. A hit is not added to the map (the notification will
 	// add it; adding it here could resurrect a domain removed meanwhile).
-
-	row, err := tenancy.SharedV(ctx, c.db, func(ctx context.Context, q *shareddb.Queries) (shareddb.DomainResolveRow, error) {
-		return q.DomainResolve(ctx, host)
-	})
+	t, err := c.db.ResolveHost(ctx, host)
 	if err != nil {
 		if toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
 			c.rememberUnknown(host)
@@ -103,7 +102,7 @@ func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, er
 		}
 		return tenancy.Tenant{}, err
 	}
-	return tenancy.Tenant{ID: row.ID, Schema: row.SchemaName, DisplayName: row.DisplayName, Status: row.Status}, nil
+	return t, nil
 }
 
 // rememberUnknown adds host to the negative cache, making room first if it is full: expired
@@ -128,15 +127,13 @@ func (c *hostCache) rememberUnknown(host string) {
 
 // reload replaces the whole map and makes the cache live (called after every LISTEN).
 func (c *hostCache) reload(ctx context.Context) error {
-	rows, err := c.db.Shared().DomainResolveAll(ctx)
+	hosts, err := c.db.Hosts(ctx)
 	if err != nil {
 		return err
 	}
-	hosts := make(map[string]tenancy.Tenant, len(rows))
 	byTenant := map[int64][]string{}
-	for _, r := range rows {
-		hosts[r.Domain] = tenancy.Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
-		byTenant[r.ID] = append(byTenant[r.ID], r.Domain)
+	for host, t := range hosts {
+		byTenant[t.ID] = append(byTenant[t.ID], host)
 	}
 	c.mu.Lock()
 	c.hosts, c.byTenant, c.live = hosts, byTenant, true
@@ -157,7 +154,7 @@ func (c *hostCache) refresh(ctx context.Context, payload string) {
 		}
 		return
 	}
-	rows, err := c.db.Shared().DomainResolveByTenant(ctx, id)
+	hosts, err := c.db.TenantHosts(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down
@@ -172,9 +169,9 @@ func (c *hostCache) refresh(ctx context.Context, payload string) {
 		delete(c.hosts, h)
 	}
 	delete(c.byTenant, id)
-	for _, r := range rows {
-		c.hosts[r.Domain] = tenancy.Tenant{ID: r.ID, Schema: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status}
-		c.byTenant[id] = append(c.byTenant[id], r.Domain)
+	for host, t := range hosts {
+		c.hosts[host] = t
+		c.byTenant[id] = append(c.byTenant[id], host)
 	}
 	clear(c.negative)
 }
@@ -186,13 +183,6 @@ func (c *hostCache) lost(err error) {
 	clear(c.negative)
 	c.mu.Unlock()
 	c.logger.Warn("host cache: notifications lost; resolving hosts through the database until reconnected", "error", err)
-}
-
-// isLive reports whether the map is kept fresh by notifications.
-func (c *hostCache) isLive() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.live
 }
 
 // listener returns the tenancy.Listener that keeps c fresh.

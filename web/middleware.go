@@ -230,7 +230,6 @@ func (s *Server) resolveHost(next http.Handler) http.Handler {
 		}
 		info(r.Context()).Tenant = t.Schema
 		ctx := context.WithValue(r.Context(), siteKey, site{Tenant: t})
-		ctx = tenancy.WithTenant(ctx, t)
 		if t.Status != tenancy.StatusActive {
 			s.writeError(w, r.WithContext(ctx), toodoo.Errorf(toodoo.ESUSPENDED, "This workspace is suspended."))
 			return

@@ -137,7 +137,7 @@ func (s *Server) health(next http.Handler) http.Handler {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			defer cancel()
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			if err := s.db.Pool().Ping(ctx); err != nil {
+			if err := s.db.Ping(ctx); err != nil {
 				s.logger.Warn("readiness check failed", "error", err)
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = w.Write([]byte("database unreachable\n"))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -92,17 +91,15 @@ func (s *Server) handleHomeShow(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := &homePage{page: page{Title: "Simple shared to-do lists"}, BaseDomain: s.cfg.BaseDomain}
 	if u := userFrom(ctx); u != nil {
-		rows, err := tenancy.SharedV(ctx, s.db, func(ctx context.Context, q *shareddb.Queries) ([]shareddb.MembershipListByUserRow, error) {
-			return q.MembershipListByUser(ctx, u.ID)
-		})
+		workspaces, err := s.accounts.ListWorkspaces(ctx, u.ID)
 		if err != nil {
 			return err
 		}
-		for _, row := range rows {
-			if row.PrimaryDomain == "" || row.Status != tenancy.StatusActive {
+		for _, ws := range workspaces {
+			if ws.PrimaryDomain == "" || ws.Status != tenancy.StatusActive {
 				continue
 			}
-			p.Workspaces = append(p.Workspaces, workspaceLink{Name: row.DisplayName, URL: s.siteURL(r, row.PrimaryDomain) + "/", Role: row.Role})
+			p.Workspaces = append(p.Workspaces, workspaceLink{Name: ws.DisplayName, URL: s.siteURL(r, ws.PrimaryDomain) + "/", Role: ws.Role})
 		}
 	}
 	return s.render(w, r, http.StatusOK, "home.html", p)
@@ -188,23 +185,23 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 		Name:        name,
 		DisplayName: p.DisplayName,
 		Domain:      sub + "." + s.cfg.BaseDomain,
-		Then: func(ctx context.Context, q *shareddb.Queries, t tenancy.Tenant) error {
+		Then: func(ctx context.Context, tx *tenancy.Tx, t tenancy.Tenant) error {
 			uid := int64(0)
 			if existing != nil {
 				uid = existing.ID
 			} else {
-				u, err := s.accounts.CreateUserTx(ctx, q, email, password, false)
+				u, err := s.accounts.CreateUserTx(ctx, tx, email, password, false)
 				if err != nil {
 					userErr = err
 					return err
 				}
 				uid = u.ID
 			}
-			if err := account.AddMemberTx(ctx, q, t.ID, uid, account.RoleOwner); err != nil {
+			if err := account.AddMemberTx(ctx, tx, t.ID, uid, account.RoleOwner); err != nil {
 				return err
 			}
 			var err error
-			token, err = account.IssueLoginToken(ctx, q, uid, t.ID, 0)
+			token, err = account.IssueLoginTokenTx(ctx, tx, uid, t.ID, 0)
 			return err
 		},
 	})

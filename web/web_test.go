@@ -626,7 +626,7 @@ func TestSignup(t *testing.T) {
 func TestLoginTokenOtherHost(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	token, err := account.IssueLoginToken(t.Context(), b.db.Shared(), b.alice.ID, b.first.ID, 0)
+	token, err := b.accounts.IssueLoginToken(t.Context(), b.alice.ID, b.first.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

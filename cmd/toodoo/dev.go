@@ -14,7 +14,6 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
@@ -200,8 +199,8 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 				Name:        dt.Name,
 				DisplayName: dt.DisplayName,
 				Domain:      dt.Name + "." + baseDomain,
-				Then: func(ctx context.Context, q *shareddb.Queries, t tenancy.Tenant) error {
-					return account.AddMemberTx(ctx, q, t.ID, u.ID, account.RoleOwner)
+				Then: func(ctx context.Context, tx *tenancy.Tx, t tenancy.Tenant) error {
+					return account.AddMemberTx(ctx, tx, t.ID, u.ID, account.RoleOwner)
 				},
 			})
 			if err != nil {

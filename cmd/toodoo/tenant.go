@@ -96,9 +96,9 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 		return fmt.Errorf("load schema.hcl: %w", err)
 	}
 	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
-		rows, err := db.Shared().TenantList(ctx, *all)
+		rows, err := db.List(ctx, *all)
 		if err != nil {
-			return fmt.Errorf("list tenants: %w", err)
+			return err
 		}
 		list := make([]tenantRow, len(rows))
 		for i, r := range rows {
@@ -111,7 +111,7 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 			case r.AppliedHash != "":
 				state = "behind"
 			}
-			list[i] = tenantRow{Name: r.SchemaName, DisplayName: r.DisplayName, Status: r.Status,
+			list[i] = tenantRow{Name: r.Schema, DisplayName: r.DisplayName, Status: r.Status,
 				PrimaryDomain: r.PrimaryDomain, Members: r.MemberCount, SchemaState: state,
 				AppliedAt: r.AppliedAt, LastError: r.LastError, CreatedAt: r.CreatedAt}
 		}

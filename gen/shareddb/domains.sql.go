@@ -120,50 +120,48 @@ func (q *Queries) DomainListByTenant(ctx context.Context, tenantID int64) ([]Dom
 }
 
 const domainResolve = `-- name: DomainResolve :one
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
 WHERE d.domain = $1 AND t.status <> 'deleted'
 `
 
 type DomainResolveRow struct {
-	Domain      string `json:"domain"`
-	ID          int64  `json:"id"`
-	SchemaName  string `json:"schema_name"`
-	DisplayName string `json:"display_name"`
-	Status      string `json:"status"`
+	Domain string `json:"domain"`
+	Tenant Tenant `json:"tenant"`
 }
 
-// DomainResolve finds the tenant behind a host name (deleted tenants have no domains).
+// DomainResolve finds the tenant behind one host name. The three DomainResolve queries make the
+// host map; each row embeds the whole tenant row, and deleted tenants (which have no domains
+// anyway) are skipped.
 func (q *Queries) DomainResolve(ctx context.Context, domain string) (DomainResolveRow, error) {
 	row := q.db.QueryRow(ctx, domainResolve, domain)
 	var i DomainResolveRow
 	err := row.Scan(
 		&i.Domain,
-		&i.ID,
-		&i.SchemaName,
-		&i.DisplayName,
-		&i.Status,
+		&i.Tenant.ID,
+		&i.Tenant.SchemaName,
+		&i.Tenant.DisplayName,
+		&i.Tenant.Status,
+		&i.Tenant.CreatedAt,
+		&i.Tenant.DeletedAt,
 	)
 	return i, err
 }
 
 const domainResolveAll = `-- name: DomainResolveAll :many
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
 WHERE t.status <> 'deleted'
 `
 
 type DomainResolveAllRow struct {
-	Domain      string `json:"domain"`
-	ID          int64  `json:"id"`
-	SchemaName  string `json:"schema_name"`
-	DisplayName string `json:"display_name"`
-	Status      string `json:"status"`
+	Domain string `json:"domain"`
+	Tenant Tenant `json:"tenant"`
 }
 
-// DomainResolveAll loads the whole host map, for the in-memory cache.
+// DomainResolveAll loads the whole host map.
 func (q *Queries) DomainResolveAll(ctx context.Context) ([]DomainResolveAllRow, error) {
 	rows, err := q.db.Query(ctx, domainResolveAll)
 	if err != nil {
@@ -175,10 +173,54 @@ func (q *Queries) DomainResolveAll(ctx context.Context) ([]DomainResolveAllRow, 
 		var i DomainResolveAllRow
 		if err := rows.Scan(
 			&i.Domain,
-			&i.ID,
-			&i.SchemaName,
-			&i.DisplayName,
-			&i.Status,
+			&i.Tenant.ID,
+			&i.Tenant.SchemaName,
+			&i.Tenant.DisplayName,
+			&i.Tenant.Status,
+			&i.Tenant.CreatedAt,
+			&i.Tenant.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const domainResolveByTenant = `-- name: DomainResolveByTenant :many
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
+FROM public.domains d
+JOIN public.tenants t ON t.id = d.tenant_id
+WHERE t.id = $1 AND t.status <> 'deleted'
+`
+
+type DomainResolveByTenantRow struct {
+	Domain string `json:"domain"`
+	Tenant Tenant `json:"tenant"`
+}
+
+// DomainResolveByTenant loads one tenant's part of the host map (nothing if it is deleted): what
+// a notification on toodoo_hosts whose payload is that tenant's id asks a host map to reload.
+func (q *Queries) DomainResolveByTenant(ctx context.Context, tenantID int64) ([]DomainResolveByTenantRow, error) {
+	rows, err := q.db.Query(ctx, domainResolveByTenant, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DomainResolveByTenantRow{}
+	for rows.Next() {
+		var i DomainResolveByTenantRow
+		if err := rows.Scan(
+			&i.Domain,
+			&i.Tenant.ID,
+			&i.Tenant.SchemaName,
+			&i.Tenant.DisplayName,
+			&i.Tenant.Status,
+			&i.Tenant.CreatedAt,
+			&i.Tenant.DeletedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -46,6 +46,8 @@ func (q *Queries) TenantGetByName(ctx context.Context, schemaName string) (Tenan
 const tenantList = `-- name: TenantList :many
 SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
        coalesce(d.domain, '')::text                                       AS primary_domain,
+       ARRAY(SELECT a.domain FROM public.domains a WHERE a.tenant_id = t.id
+             ORDER BY a.is_primary DESC, a.domain)::text[]                AS domains,
        (SELECT count(*) FROM public.memberships m WHERE m.tenant_id = t.id) AS member_count,
        coalesce(l.applied_hash, '')::text                                 AS applied_hash,
        l.applied_at,
@@ -58,21 +60,17 @@ ORDER BY t.schema_name
 `
 
 type TenantListRow struct {
-	ID            int64      `json:"id"`
-	SchemaName    string     `json:"schema_name"`
-	DisplayName   string     `json:"display_name"`
-	Status        string     `json:"status"`
-	CreatedAt     time.Time  `json:"created_at"`
-	DeletedAt     *time.Time `json:"deleted_at"`
+	Tenant        Tenant     `json:"tenant"`
 	PrimaryDomain string     `json:"primary_domain"`
+	Domains       []string   `json:"domains"`
 	MemberCount   int64      `json:"member_count"`
 	AppliedHash   string     `json:"applied_hash"`
 	AppliedAt     *time.Time `json:"applied_at"`
 	LastError     string     `json:"last_error"`
 }
 
-// TenantList lists tenants with their primary domain, member count and migration state, for
-// `toodoo tenant list` and the platform admin.
+// TenantList lists tenants with their domains (primary first), member count and the ledger's
+// record of their schema, for `toodoo tenant list` and the platform admin.
 func (q *Queries) TenantList(ctx context.Context, includeDeleted bool) ([]TenantListRow, error) {
 	rows, err := q.db.Query(ctx, tenantList, includeDeleted)
 	if err != nil {
@@ -83,13 +81,14 @@ func (q *Queries) TenantList(ctx context.Context, includeDeleted bool) ([]Tenant
 	for rows.Next() {
 		var i TenantListRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.SchemaName,
-			&i.DisplayName,
-			&i.Status,
-			&i.CreatedAt,
-			&i.DeletedAt,
+			&i.Tenant.ID,
+			&i.Tenant.SchemaName,
+			&i.Tenant.DisplayName,
+			&i.Tenant.Status,
+			&i.Tenant.CreatedAt,
+			&i.Tenant.DeletedAt,
 			&i.PrimaryDomain,
+			&i.Domains,
 			&i.MemberCount,
 			&i.AppliedHash,
 			&i.AppliedAt,
@@ -139,7 +138,7 @@ const tenantProvision = `-- name: TenantProvision :one
 WITH t AS (
     INSERT INTO public.tenants (schema_name, display_name)
     VALUES ($1, $2)
-    RETURNING id, schema_name, display_name, status
+    RETURNING id, schema_name, display_name, status, created_at, deleted_at
 ), d AS (
     INSERT INTO public.domains (domain, tenant_id, is_primary)
     SELECT $3::text, t.id, true FROM t
@@ -150,9 +149,8 @@ WITH t AS (
     SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
         last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
 )
-SELECT t.id, t.schema_name, t.display_name, t.status,
-       pg_notify('toodoo_hosts', t.id::text)::text AS notified
-FROM t
+SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
+FROM t, pg_notify('toodoo_hosts', t.id::text)
 `
 
 type TenantProvisionParams struct {
@@ -163,17 +161,20 @@ type TenantProvisionParams struct {
 }
 
 type TenantProvisionRow struct {
-	ID          int64  `json:"id"`
-	SchemaName  string `json:"schema_name"`
-	DisplayName string `json:"display_name"`
-	Status      string `json:"status"`
-	Notified    string `json:"notified"`
+	ID          int64      `json:"id"`
+	SchemaName  string     `json:"schema_name"`
+	DisplayName string     `json:"display_name"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DeletedAt   *time.Time `json:"deleted_at"`
 }
 
 // TenantProvision writes everything the registry needs for a new tenant in one statement (one
 // round trip): the tenant row, its primary domain, its ledger row (the schema is created from
 // the template, so it is at the template's hash), and the notification that tells every
-// process's host cache (delivered at commit). The schema itself is made separately.
+// process's host cache (delivered at commit). The schema itself is made separately. It returns
+// the whole tenant row, as the other tenant queries do (the notification is a function in FROM,
+// so that the result has exactly the tenants columns).
 func (q *Queries) TenantProvision(ctx context.Context, arg TenantProvisionParams) (TenantProvisionRow, error) {
 	row := q.db.QueryRow(ctx, tenantProvision,
 		arg.SchemaName,
@@ -187,7 +188,8 @@ func (q *Queries) TenantProvision(ctx context.Context, arg TenantProvisionParams
 		&i.SchemaName,
 		&i.DisplayName,
 		&i.Status,
-		&i.Notified,
+		&i.CreatedAt,
+		&i.DeletedAt,
 	)
 	return i, err
 }

@@ -7,6 +7,7 @@ package shareddb
 
 import (
 	"context"
+	"time"
 )
 
 const userGetByEmail = `-- name: UserGetByEmail :one
@@ -45,6 +46,44 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.IsSuperuser,
 		&i.SessionEpoch,
 		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const userGetWithRole = `-- name: UserGetWithRole :one
+SELECT u.id, u.email, u.is_superuser, u.session_epoch, u.created_at, coalesce(m.role, '')::text AS role
+FROM public.users u
+LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = $1
+WHERE u.id = $2
+`
+
+type UserGetWithRoleParams struct {
+	TenantID int64 `json:"tenant_id"`
+	ID       int64 `json:"id"`
+}
+
+type UserGetWithRoleRow struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	IsSuperuser  bool      `json:"is_superuser"`
+	SessionEpoch int32     `json:"session_epoch"`
+	CreatedAt    time.Time `json:"created_at"`
+	Role         string    `json:"role"`
+}
+
+// UserGetWithRole loads the user behind a session with their role in tenant_id (” when they
+// are not a member; tenant_id 0 is the public site). One round trip per request checks that the
+// user still exists, that the session's epoch is current and that the membership still holds.
+func (q *Queries) UserGetWithRole(ctx context.Context, arg UserGetWithRoleParams) (UserGetWithRoleRow, error) {
+	row := q.db.QueryRow(ctx, userGetWithRole, arg.TenantID, arg.ID)
+	var i UserGetWithRoleRow
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.IsSuperuser,
+		&i.SessionEpoch,
+		&i.CreatedAt,
+		&i.Role,
 	)
 	return i, err
 }

@@ -34,16 +34,26 @@ FROM public.domains
 WHERE tenant_id = @tenant_id
 ORDER BY is_primary DESC, domain;
 
--- DomainResolve finds the tenant behind a host name (deleted tenants have no domains).
+-- DomainResolve finds the tenant behind one host name. The three DomainResolve queries make the
+-- host map; each row embeds the whole tenant row, and deleted tenants (which have no domains
+-- anyway) are skipped.
 -- name: DomainResolve :one
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status
+SELECT d.domain, sqlc.embed(t)
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
 WHERE d.domain = @domain AND t.status <> 'deleted';
 
--- DomainResolveAll loads the whole host map, for the in-memory cache.
+-- DomainResolveAll loads the whole host map.
 -- name: DomainResolveAll :many
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status
+SELECT d.domain, sqlc.embed(t)
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
 WHERE t.status <> 'deleted';
+
+-- DomainResolveByTenant loads one tenant's part of the host map (nothing if it is deleted): what
+-- a notification on toodoo_hosts whose payload is that tenant's id asks a host map to reload.
+-- name: DomainResolveByTenant :many
+SELECT d.domain, sqlc.embed(t)
+FROM public.domains d
+JOIN public.tenants t ON t.id = d.tenant_id
+WHERE t.id = @tenant_id AND t.status <> 'deleted';

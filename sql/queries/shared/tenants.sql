@@ -6,11 +6,13 @@ SELECT id, schema_name, display_name, status, created_at, deleted_at
 FROM public.tenants
 WHERE schema_name = @schema_name;
 
--- TenantList lists tenants with their primary domain, member count and migration state, for
--- `toodoo tenant list` and the platform admin.
+-- TenantList lists tenants with their domains (primary first), member count and the ledger's
+-- record of their schema, for `toodoo tenant list` and the platform admin.
 -- name: TenantList :many
-SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
+SELECT sqlc.embed(t),
        coalesce(d.domain, '')::text                                       AS primary_domain,
+       ARRAY(SELECT a.domain FROM public.domains a WHERE a.tenant_id = t.id
+             ORDER BY a.is_primary DESC, a.domain)::text[]                AS domains,
        (SELECT count(*) FROM public.memberships m WHERE m.tenant_id = t.id) AS member_count,
        coalesce(l.applied_hash, '')::text                                 AS applied_hash,
        l.applied_at,
@@ -44,12 +46,14 @@ SELECT pg_notify('toodoo_hosts', @payload::text);
 -- TenantProvision writes everything the registry needs for a new tenant in one statement (one
 -- round trip): the tenant row, its primary domain, its ledger row (the schema is created from
 -- the template, so it is at the template's hash), and the notification that tells every
--- process's host cache (delivered at commit). The schema itself is made separately.
+-- process's host cache (delivered at commit). The schema itself is made separately. It returns
+-- the whole tenant row, as the other tenant queries do (the notification is a function in FROM,
+-- so that the result has exactly the tenants columns).
 -- name: TenantProvision :one
 WITH t AS (
     INSERT INTO public.tenants (schema_name, display_name)
     VALUES (@schema_name, @display_name)
-    RETURNING id, schema_name, display_name, status
+    RETURNING *
 ), d AS (
     INSERT INTO public.domains (domain, tenant_id, is_primary)
     SELECT @domain::text, t.id, true FROM t
@@ -60,6 +64,5 @@ WITH t AS (
     SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
         last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
 )
-SELECT t.id, t.schema_name, t.display_name, t.status,
-       pg_notify('toodoo_hosts', t.id::text)::text AS notified
-FROM t;
+SELECT t.*
+FROM t, pg_notify('toodoo_hosts', t.id::text);

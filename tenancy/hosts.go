@@ -1,0 +1,60 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/toodoo/toodoo"
+)
+
+// The host map says which tenant each host name leads to: every domain of every tenant that is
+// not deleted. Tenancy owns the domains, so it loads the map; keeping a copy in memory and fresh
+// (LISTEN on HostsChannel, a negative cache, a budget for misses) is the web server's concern
+// (web/host.go), which calls Hosts after every LISTEN, TenantHosts for each notification and
+// ResolveHost for a host its copy does not know.
+
+// HostsChannel is the LISTEN/NOTIFY channel on which every change of tenants or domains is
+// announced (payload: the tenant id), so that every process's host map stays fresh.
+const HostsChannel = "toodoo_hosts"
+
+// Hosts returns the whole host map: every domain of every tenant that is not deleted, with its
+// tenant.
+func (db *DB) Hosts(ctx context.Context) (map[string]Tenant, error) {
+	rows, err := db.shared.DomainResolveAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: load the host map: %w", err)
+	}
+	hosts := make(map[string]Tenant, len(rows))
+	for _, r := range rows {
+		hosts[r.Domain] = tenantFromRow(r.Tenant)
+	}
+	return hosts, nil
+}
+
+// TenantHosts returns one tenant's part of the host map: its domains with the tenant, none if it
+// is unknown or deleted. A notification on HostsChannel with the tenant's id asks for it.
+func (db *DB) TenantHosts(ctx context.Context, tenantID int64) (map[string]Tenant, error) {
+	rows, err := db.shared.DomainResolveByTenant(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: load the hosts of tenant %d: %w", tenantID, err)
+	}
+	hosts := make(map[string]Tenant, len(rows))
+	for _, r := range rows {
+		hosts[r.Domain] = tenantFromRow(r.Tenant)
+	}
+	return hosts, nil
+}
+
+// ResolveHost returns the tenant behind host, given as domains are stored (see NormalizeHost).
+// Returns ENOTFOUND if no tenant that is not deleted has it.
+func (db *DB) ResolveHost(ctx context.Context, host string) (Tenant, error) {
+	row, err := db.shared.DomainResolve(ctx, host)
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return Tenant{}, toodoo.Errorf(toodoo.ENOTFOUND, "No tenant has the domain %q.", host)
+	case err != nil:
+		return Tenant{}, fmt.Errorf("tenancy: resolve host %q: %w", host, err)
+	}
+	return tenantFromRow(row.Tenant), nil
+}
