@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
@@ -204,17 +202,15 @@ type APIToken struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
-// ValidateTokenName checks an API token's label: 1 to 100 characters, no control characters.
+// tokenName is the rule for an API token's label: 1 to 100 characters, nothing invisible-only,
+// no control characters.
+var tokenName = toodoo.TextRule{Field: "name", Noun: "token name", MaxChars: 100}
+
+// ValidateTokenName returns an EINVALID error when name, trimmed, breaks the token-name rule (see
+// toodoo.TextRule), so the CLI can refuse a label before it opens the database.
 func ValidateTokenName(name string) error {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return toodoo.Invalid("name", "The token name is required.")
-	case utf8.RuneCountInString(name) > 100:
-		return toodoo.Invalid("name", "The token name is too long: at most 100 characters.")
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return toodoo.Invalid("name", "The token name contains characters that are not allowed.")
-	}
-	return nil
+	_, err := tokenName.Clean(name)
+	return err
 }
 
 // CreateAPIToken creates an API token for userID on tenantID and returns it with its secret
@@ -222,8 +218,8 @@ func ValidateTokenName(name string) error {
 // that the user may enter the workspace; AuthenticateAPIToken checks it again at every use.
 // Returns EINVALID for a bad name.
 func (s *Service) CreateAPIToken(ctx context.Context, tenantID, userID int64, name string) (APIToken, string, error) {
-	name = strings.TrimSpace(name)
-	if err := ValidateTokenName(name); err != nil {
+	name, err := tokenName.Clean(name)
+	if err != nil {
 		return APIToken{}, "", err
 	}
 	random, _, err := newSecret()

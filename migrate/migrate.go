@@ -806,7 +806,7 @@ func (r *runner) failAll(ctx context.Context, p *Plan, hash string, err error) {
 // (none when the ledger does not exist: "public" failed on an empty database).
 func (r *runner) recordError(ctx context.Context, names []string, hash string, cause error) error {
 	err := shareddb.New(r.pool).LedgerRecordError(ctx, shareddb.LedgerRecordErrorParams{
-		SchemaNames: names, AttemptedHash: hash, LastError: truncate(cause.Error(), 2000),
+		SchemaNames: names, AttemptedHash: hash, LastError: toodoo.Truncate(cause.Error(), 2000),
 	})
 	var pgErr *pgconn.PgError
 	if err == nil || (errors.As(err, &pgErr) && pgErr.Code == "42P01") {
@@ -883,11 +883,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

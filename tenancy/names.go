@@ -4,8 +4,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/toodoo/toodoo"
 )
@@ -36,30 +34,28 @@ func ValidateSchemaName(name string) error {
 	case name == "":
 		return toodoo.Invalid("name", "The tenant name is required.")
 	case len(name) > 63:
-		return toodoo.Invalid("name", "The tenant name %q is too long: at most 63 characters.", truncate(name, 70))
+		return toodoo.Invalid("name", "The tenant name %q is too long: at most 63 characters.", toodoo.Truncate(name, 70))
 	case !anyCasePattern.MatchString(name):
-		return toodoo.Invalid("name", "The tenant name %q is not allowed: use a lowercase letter, then lowercase letters, digits or underscores.", truncate(name, 70))
+		return toodoo.Invalid("name", "The tenant name %q is not allowed: use a lowercase letter, then lowercase letters, digits or underscores.", toodoo.Truncate(name, 70))
 	case strings.ToLower(name) != name:
-		return toodoo.Invalid("name", "The tenant name %q must be lowercase (names that differ only in case are not allowed).", truncate(name, 70))
+		return toodoo.Invalid("name", "The tenant name %q must be lowercase (names that differ only in case are not allowed).", toodoo.Truncate(name, 70))
 	case !schemaNamePattern.MatchString(name):
-		return toodoo.Invalid("name", "The tenant name %q is not allowed: use a lowercase letter, then lowercase letters, digits or underscores.", truncate(name, 70))
+		return toodoo.Invalid("name", "The tenant name %q is not allowed: use a lowercase letter, then lowercase letters, digits or underscores.", toodoo.Truncate(name, 70))
 	case reservedSchemaNames[name], strings.HasPrefix(name, "pg_"), strings.HasPrefix(name, "toodoo_"):
 		return toodoo.Invalid("name", "The tenant name %q is reserved.", name)
 	}
 	return nil
 }
 
-// ValidateDisplayName checks a workspace's display name: 1 to 100 characters, no control characters.
+// displayName is the rule for a workspace's display name: 1 to 100 characters, nothing
+// invisible-only, no control characters.
+var displayName = toodoo.TextRule{Field: "display_name", Noun: "workspace name", MaxChars: 100}
+
+// ValidateDisplayName returns an EINVALID error when name, trimmed, breaks the display-name rule
+// (see toodoo.TextRule); callers store the trimmed name.
 func ValidateDisplayName(name string) error {
-	switch n := utf8.RuneCountInString(name); {
-	case strings.TrimSpace(name) == "":
-		return toodoo.Invalid("display_name", "The workspace name is required.")
-	case n > 100:
-		return toodoo.Invalid("display_name", "The workspace name is too long: at most 100 characters.")
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return toodoo.Invalid("display_name", "The workspace name contains characters that are not allowed.")
-	}
-	return nil
+	_, err := displayName.Clean(name)
+	return err
 }
 
 // NormalizeHost turns a request's Host into the form domains are stored in: lowercase, without
@@ -84,9 +80,9 @@ func NormalizeDomain(domain string) (string, error) {
 	case d == "":
 		return "", toodoo.Invalid("domain", "The domain is required.")
 	case strings.Contains(d, "://") || strings.ContainsAny(d, "/?#@"):
-		return "", toodoo.Invalid("domain", "The domain %q must be a bare host name (no scheme or path).", truncate(domain, 80))
+		return "", toodoo.Invalid("domain", "The domain %q must be a bare host name (no scheme or path).", toodoo.Truncate(domain, 80))
 	case strings.Contains(d, ":"):
-		return "", toodoo.Invalid("domain", "The domain %q must not include a port.", truncate(domain, 80))
+		return "", toodoo.Invalid("domain", "The domain %q must not include a port.", toodoo.Truncate(domain, 80))
 	case len(d) > 253:
 		return "", toodoo.Invalid("domain", "The domain is too long: at most 253 characters.")
 	case net.ParseIP(d) != nil:
@@ -94,15 +90,8 @@ func NormalizeDomain(domain string) (string, error) {
 	}
 	for _, label := range strings.Split(d, ".") {
 		if !domainLabel.MatchString(label) {
-			return "", toodoo.Invalid("domain", "The domain %q is not a valid host name.", truncate(domain, 80))
+			return "", toodoo.Invalid("domain", "The domain %q is not a valid host name.", toodoo.Truncate(domain, 80))
 		}
 	}
 	return d, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

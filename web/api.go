@@ -126,7 +126,7 @@ func (s *Server) handleAPITodoCreate(w http.ResponseWriter, r *http.Request) err
 	if in.Title == nil {
 		return toodoo.Invalid("title", "title is required.")
 	}
-	title, err := validateTitle(*in.Title)
+	title, err := todoTitle.Clean(*in.Title)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) handleAPITodoUpdate(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if in.Title != nil {
-		t, err := validateTitle(*in.Title)
+		t, err := todoTitle.Clean(*in.Title)
 		if err != nil {
 			return err
 		}

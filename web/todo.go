@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -23,19 +20,9 @@ const MaxTitleChars = 500
 // pageListMax is how many to-dos the page shows; the API pages through any number.
 const pageListMax = 500
 
-// validateTitle trims a title and checks it: 1 to 500 characters, no control characters.
-func validateTitle(title string) (string, error) {
-	t := strings.TrimSpace(title)
-	switch n := utf8.RuneCountInString(t); {
-	case t == "":
-		return "", toodoo.Invalid("title", "Enter a title.")
-	case n > MaxTitleChars:
-		return "", toodoo.Invalid("title", "The title is too long: %d characters, at most %d.", n, MaxTitleChars)
-	case !utf8.ValidString(t) || strings.IndexFunc(t, unicode.IsControl) >= 0:
-		return "", toodoo.Invalid("title", "The title cannot contain control characters such as line breaks.")
-	}
-	return t, nil
-}
+// todoTitle is the rule for a to-do title, for the pages and the API alike: 1 to 500
+// characters, nothing invisible-only, no control characters (see toodoo.TextRule).
+var todoTitle = toodoo.TextRule{Field: "title", Noun: "title", MaxChars: MaxTitleChars, Required: "Enter a title."}
 
 // parseStatus reads the list filter: "open", "done" or anything else for all.
 func parseStatus(s string) (status string, done *bool) {
@@ -114,7 +101,7 @@ func listURL(r *http.Request) string {
 func (s *Server) handleTodoCreate(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	raw := r.PostFormValue("title")
-	title, err := validateTitle(raw)
+	title, err := todoTitle.Clean(raw)
 	if err != nil {
 		status, _ := parseStatus(r.PostFormValue("status"))
 		p := &todoIndexPage{page: page{Title: "To-dos"}, Status: status, MaxTitle: MaxTitleChars, NewTitle: raw, TitleError: toodoo.ErrorMessage(err)}
@@ -130,7 +117,7 @@ func (s *Server) handleTodoCreate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	flash(r, "ok", fmt.Sprintf("Added “%s”.", ellipsis(title, 60)))
+	flash(r, "ok", fmt.Sprintf("Added “%s”.", toodoo.Truncate(title, 60)))
 	s.redirect(w, r, listURL(r))
 	return nil
 }
@@ -166,7 +153,7 @@ func (s *Server) handleTodoUpdate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	raw := r.PostFormValue("title")
-	title, verr := validateTitle(raw)
+	title, verr := todoTitle.Clean(raw)
 	var todo tenantdb.Todo
 	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
 		if verr != nil {
@@ -209,9 +196,9 @@ func (s *Server) handleTodoDone(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if done {
-		flash(r, "ok", fmt.Sprintf("Done: “%s”.", ellipsis(todo.Title, 60)))
+		flash(r, "ok", fmt.Sprintf("Done: “%s”.", toodoo.Truncate(todo.Title, 60)))
 	} else {
-		flash(r, "ok", fmt.Sprintf("Open again: “%s”.", ellipsis(todo.Title, 60)))
+		flash(r, "ok", fmt.Sprintf("Open again: “%s”.", toodoo.Truncate(todo.Title, 60)))
 	}
 	s.redirect(w, r, listURL(r))
 	return nil
@@ -230,14 +217,6 @@ func (s *Server) handleTodoDelete(w http.ResponseWriter, r *http.Request) error 
 	flash(r, "ok", "Deleted.")
 	s.redirect(w, r, listURL(r))
 	return nil
-}
-
-// ellipsis shortens s to at most n characters for messages.
-func ellipsis(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }
 
 // getTodo returns the current tenant's to-do id, for the page and the API. Returns ENOTFOUND if

@@ -282,7 +282,7 @@ func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 		}
 		lastErr := ""
 		if s.LastError != nil {
-			lastErr = truncateText(oneLine(*s.LastError), 100)
+			lastErr = toodoo.Truncate(oneLine(*s.LastError), 100)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Schema, s.State, applied, lastErr)
 	}
@@ -332,11 +332,4 @@ func short(hash string) string {
 		return hash[:8]
 	}
 	return hash
-}
-
-func truncateText(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
