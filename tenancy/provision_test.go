@@ -291,9 +291,7 @@ func BenchmarkCreate(b *testing.B) {
 		existing = 100
 	}
 	for i := range existing {
-		if _, err := db.Create(b.Context(), def, tenancy.CreateParams{Name: fmt.Sprintf("pre%05d", i), Domain: fmt.Sprintf("pre%05d.example.test", i), Cold: true}); err != nil {
-			b.Fatal(err)
-		}
+		testfactory.Tenant(b.Context(), b, db, &testfactory.TenantOpts{Cold: true, Def: def, Name: fmt.Sprintf("pre%05d", i)})
 	}
 	n := 0
 	for _, cold := range []bool{true, false} {
