@@ -6,13 +6,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -29,35 +29,10 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	db, err := tenancy.Open(t.Context(), dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	svc := account.New(db)
 	svc.Params = cheap
 	return &bundle{db: db, svc: svc}
-}
-
-var tenantSeq atomic.Int64
-
-func (b *bundle) tenant(t *testing.T) tenancy.Tenant {
-	t.Helper()
-	name := fmt.Sprintf("t%d", tenantSeq.Add(1))
-	tn, err := b.db.Create(t.Context(), schemadef.MustDefault(), tenancy.CreateParams{Name: name, Domain: name + ".example.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tn
-}
-
-func (b *bundle) user(t *testing.T, email string) account.User {
-	t.Helper()
-	u, err := b.svc.CreateUser(t.Context(), email, "correct horse", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 func wantCode(t *testing.T, err error, code string) {
@@ -206,7 +181,7 @@ func TestSetPasswordBumpsEpoch(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	u := b.user(t, "carol@example.com")
+	u := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "carol@example.com"})
 
 	_, err := b.svc.SetPassword(ctx, u.ID, "1234567")
 	wantCode(t, err, toodoo.EINVALID)
@@ -217,7 +192,7 @@ func TestSetPasswordBumpsEpoch(t *testing.T) {
 	if changed.SessionEpoch != u.SessionEpoch+1 {
 		t.Fatalf("epoch = %d, want %d", changed.SessionEpoch, u.SessionEpoch+1)
 	}
-	if _, err := b.svc.Authenticate(ctx, u.Email, "correct horse"); toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
+	if _, err := b.svc.Authenticate(ctx, u.Email, testfactory.DefaultPassword); toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
 		t.Fatalf("old password still works: %v", err)
 	}
 	if _, err := b.svc.Authenticate(ctx, u.Email, "new password"); err != nil {
@@ -231,7 +206,7 @@ func TestRehashOnLogin(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	u := b.user(t, "dave@example.com") // hashed with cheap params
+	u := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "dave@example.com"}) // hashed with cheap params
 
 	stored := func() string {
 		var h string
@@ -247,7 +222,7 @@ func TestRehashOnLogin(t *testing.T) {
 		t.Fatal("NeedsRehash = false for weaker stored hash")
 	}
 	b.svc.Params = stronger // not parallel with other uses of this bundle
-	got, err := b.svc.Authenticate(ctx, "dave@example.com", "correct horse")
+	got, err := b.svc.Authenticate(ctx, "dave@example.com", testfactory.DefaultPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +233,7 @@ func TestRehashOnLogin(t *testing.T) {
 	if got.SessionEpoch != u.SessionEpoch {
 		t.Fatal("a rehash ended the sessions")
 	}
-	if _, err := b.svc.Authenticate(ctx, "dave@example.com", "correct horse"); err != nil {
+	if _, err := b.svc.Authenticate(ctx, "dave@example.com", testfactory.DefaultPassword); err != nil {
 		t.Fatalf("after rehash: %v", err)
 	}
 }
@@ -267,8 +242,8 @@ func TestMemberships(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	tn := b.tenant(t)
-	ann, bob := b.user(t, "ann@example.com"), b.user(t, "bob@example.com")
+	tn := testfactory.Tenant(ctx, t, b.db, nil)
+	ann, bob := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "ann@example.com"}), testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "bob@example.com"})
 
 	_, err := b.svc.AddMember(ctx, tn.ID, "nobody@example.com", account.RoleMember)
 	wantMessage(t, err, toodoo.ENOTFOUND, "No user with email nobody@example.com.")
@@ -287,7 +262,7 @@ func TestMemberships(t *testing.T) {
 	if err != nil || m.Role != account.RoleOwner {
 		t.Fatalf("Membership(ann) = %+v, %v", m, err)
 	}
-	other := b.tenant(t)
+	other := testfactory.Tenant(ctx, t, b.db, nil)
 	_, err = b.svc.Membership(ctx, ann.ID, other.ID)
 	wantCode(t, err, toodoo.ENOTFOUND)
 
@@ -329,13 +304,11 @@ func TestLastOwnerConcurrent(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
 	for round := range 5 {
-		tn := b.tenant(t)
+		tn := testfactory.Tenant(ctx, t, b.db, nil)
 		var ids [2]int64
 		for i := range ids {
-			u := b.user(t, fmt.Sprintf("owner%d-%d@example.com", round, i))
-			if _, err := b.svc.AddMember(ctx, tn.ID, u.Email, account.RoleOwner); err != nil {
-				t.Fatal(err)
-			}
+			u := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: fmt.Sprintf("owner%d-%d@example.com", round, i)})
+			testfactory.Member(ctx, t, b.svc, tn, u, &testfactory.MemberOpts{Role: account.RoleOwner})
 			ids[i] = u.ID
 		}
 		var wg sync.WaitGroup
@@ -367,8 +340,8 @@ func TestLoginToken(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	first, second := b.tenant(t), b.tenant(t)
-	u := b.user(t, "erin@example.com")
+	first, second := testfactory.Tenant(ctx, t, b.db, nil), testfactory.Tenant(ctx, t, b.db, nil)
+	u := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "erin@example.com"})
 
 	token, err := b.svc.IssueLoginToken(ctx, u.ID, first.ID, 0)
 	if err != nil {
@@ -456,8 +429,8 @@ func TestInvitations(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	tn, other := b.tenant(t), b.tenant(t)
-	owner := b.user(t, "grace@example.com")
+	tn, other := testfactory.Tenant(ctx, t, b.db, nil), testfactory.Tenant(ctx, t, b.db, nil)
+	owner := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "grace@example.com"})
 
 	_, err := b.svc.CreateInvitation(ctx, tn.ID, "GRACE@example.com", account.RoleMember, owner.ID)
 	wantCode(t, err, toodoo.ECONFLICT)
@@ -497,7 +470,7 @@ func TestInvitations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.user(t, "Ivan@example.com")
+	testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "Ivan@example.com"})
 	_, _, err = b.svc.AcceptInvitation(ctx, tn.ID, token2, "ivan's password")
 	wantCode(t, err, toodoo.ECONFLICT)
 	if _, err := b.svc.GetInvitation(ctx, tn.ID, token2); err != nil {
@@ -509,14 +482,10 @@ func TestAPITokens(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	tn, other := b.tenant(t), b.tenant(t)
-	judy := b.user(t, "judy@example.com")
-	if _, err := b.svc.AddMember(ctx, tn.ID, judy.Email, account.RoleMember); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.svc.AddMember(ctx, tn.ID, b.user(t, "owner@example.com").Email, account.RoleOwner); err != nil {
-		t.Fatal(err)
-	}
+	tn, other := testfactory.Tenant(ctx, t, b.db, nil), testfactory.Tenant(ctx, t, b.db, nil)
+	judy := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "judy@example.com"})
+	testfactory.Member(ctx, t, b.svc, tn, judy, &testfactory.MemberOpts{Role: account.RoleMember})
+	testfactory.Member(ctx, t, b.svc, tn, testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "owner@example.com"}), &testfactory.MemberOpts{Role: account.RoleOwner})
 
 	_, _, err := b.svc.CreateAPIToken(ctx, tn.ID, judy.ID, "  ")
 	wantCode(t, err, toodoo.EINVALID)
@@ -565,10 +534,7 @@ func TestAPITokens(t *testing.T) {
 	wantMessage(t, err, toodoo.EUNAUTHORIZED, bad)
 
 	// A superuser's token works without a membership.
-	root, err := b.svc.CreateUser(ctx, "root@example.com", "correct horse", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "root@example.com", Superuser: true})
 	_, rootSecret, err := b.svc.CreateAPIToken(ctx, other.ID, root.ID, "ops")
 	if err != nil {
 		t.Fatal(err)
@@ -580,15 +546,8 @@ func TestAPITokens(t *testing.T) {
 
 // The timing of a wrong email and a wrong password should be alike; benchmarks report, never assert.
 func BenchmarkAuthenticate(b *testing.B) {
-	db, err := tenancy.Open(b.Context(), dbtest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	svc := account.New(db)
-	if _, err := svc.CreateUser(b.Context(), "bench@example.com", "correct horse", false); err != nil {
-		b.Fatal(err)
-	}
+	svc := account.New(testfactory.DB(b.Context(), b, dbtest.URL(b)))
+	testfactory.User(b.Context(), b, svc, &testfactory.UserOpts{Email: "bench@example.com"})
 	for _, email := range []string{"bench@example.com", "unknown@example.com"} {
 		b.Run(strings.Split(email, "@")[0], func(b *testing.B) {
 			for b.Loop() {

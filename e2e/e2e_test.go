@@ -31,8 +31,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 	"github.com/toodoo/toodoo/web"
@@ -87,11 +87,7 @@ func startApp(t *testing.T) *app {
 	t.Helper()
 	pooled, direct := dbtest.URLs(t)
 	ctx := t.Context()
-	db, err := tenancy.Open(ctx, pooled)
-	if err != nil {
-		t.Fatalf("open database: %v", err)
-	}
-	t.Cleanup(db.Close)
+	db := testfactory.DB(ctx, t, pooled)
 	def := schemadef.MustDefault()
 
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -264,25 +260,11 @@ func TestSeedScenario(t *testing.T) {
 	ctx := t.Context()
 
 	// The second workspace, with a to-do of its own, created the way operators do.
-	second, err := a.db.Create(ctx, a.def, tenancy.CreateParams{Name: "second", DisplayName: "Second Workspace", Domain: "second.localhost"})
-	if err != nil {
-		t.Fatalf("create the second workspace: %v", err)
-	}
+	second := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Second Workspace", Domain: "second.localhost", Name: "second"})
 	const secondTodo = "Only in the second workspace"
-	owner, err := a.acc.CreateUser(ctx, "owner@second.example", "second-owner-password", false)
-	if err != nil {
-		t.Fatalf("create the second workspace's owner: %v", err)
-	}
-	if _, err := a.acc.AddMember(ctx, second.ID, owner.Email, account.RoleOwner); err != nil {
-		t.Fatalf("make them owner: %v", err)
-	}
-	err = a.db.InTx(ctx, second, func(ctx context.Context, q *tenantdb.Queries) error {
-		_, err := q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: secondTodo, CreatedBy: owner.ID})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("fill the second workspace: %v", err)
-	}
+	owner := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: "owner@second.example", Password: "second-owner-password"})
+	testfactory.Member(ctx, t, a.acc, second, owner, &testfactory.MemberOpts{Role: account.RoleOwner})
+	testfactory.Todo(ctx, t, a.db, second, &testfactory.TodoOpts{CreatedBy: owner.ID, Title: secondTodo})
 
 	const (
 		email    = "ada@acme.example"

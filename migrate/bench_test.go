@@ -1,7 +1,6 @@
 package migrate_test
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -47,7 +46,7 @@ func benchRuns(b *testing.B, url string, prepare func(i int) (*schemadef.Definit
 		def, opts := prepare(i)
 		b.StartTimer()
 		start := time.Now()
-		sum, err := migrate.Run(context.Background(), url, def, opts, nil)
+		sum, err := migrate.Run(b.Context(), url, def, opts, nil)
 		durations = append(durations, time.Since(start))
 		if err != nil {
 			b.Fatal(err)

@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 // changes between planning and applying, so the check is driven directly here.
 func TestCheckGroup(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	url := dbtest.URL(t)
 	def := schemadef.MustDefault()
 	pool, err := openPool(ctx, url, 2)

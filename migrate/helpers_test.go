@@ -2,10 +2,7 @@ package migrate_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"testing"
 
 	"ariga.io/atlas/sql/postgres"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -48,39 +46,22 @@ func withPriority(tb testing.TB) *schemadef.Definition {
 	return withColumn(tb, "priority", "    type = integer\n    null = true")
 }
 
-// createTenants creates tenants name0..name(n-1) with tenancy.Create (the real path, which records
-// the template's hash in the ledger), four at a time.
+// createTenants creates the named tenants with testfactory.Tenants (tenancy.Create, the real path,
+// which records the template's hash in the ledger), cold, four at a time, on a pool it closes
+// before returning.
 func createTenants(tb testing.TB, url string, def *schemadef.Definition, names ...string) {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	db, err := tenancy.Open(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	var (
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 4)
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, name := range names {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			_, err := db.Create(ctx, def, tenancy.CreateParams{Name: name, Domain: strings.ReplaceAll(name, "_", "-") + ".example.test", Cold: true})
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
+	opts := make([]*testfactory.TenantOpts, len(names))
+	for i, name := range names {
+		opts[i] = &testfactory.TenantOpts{Cold: true, Def: def, Name: name}
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		tb.Fatalf("create tenants: %v (and %d more)", errs[0], len(errs)-1)
-	}
+	testfactory.Tenants(ctx, tb, db, opts...)
 }
 
 func tenantNames(prefix string, n int) []string {
@@ -91,27 +72,10 @@ func tenantNames(prefix string, n int) []string {
 	return names
 }
 
-// exec runs SQL (several statements allowed) on url.
-func exec(tb testing.TB, url, sql string, args ...any) {
-	tb.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if len(args) == 0 {
-		args = []any{pgx.QueryExecModeSimpleProtocol}
-	}
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
-}
-
 // queryInt runs a query that returns one integer.
 func queryInt(tb testing.TB, url, sql string, args ...any) int {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
@@ -128,7 +92,7 @@ func queryInt(tb testing.TB, url, sql string, args ...any) int {
 // returns the statements that would bring it to def: none, after a successful migration.
 func atlasChanges(tb testing.TB, url string, def *schemadef.Definition, name string) []string {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		tb.Fatal(err)
@@ -177,7 +141,7 @@ func (r *recorder) Done(res migrate.Result) { r.done = append(r.done, res) }
 // run runs the migrator and fails the test on an error.
 func run(tb testing.TB, url string, def *schemadef.Definition, opts migrate.Options) *migrate.Summary {
 	tb.Helper()
-	sum, err := migrate.Run(context.Background(), url, def, opts, nil)
+	sum, err := migrate.Run(tb.Context(), url, def, opts, nil)
 	if err != nil {
 		tb.Fatalf("migrate.Run: %v (summary %+v)", err, sum)
 	}

@@ -21,7 +21,7 @@ import (
 // and returns the function that lets it go.
 func holdLock(t *testing.T, url string) (release func()) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestAdvisoryLock(t *testing.T) {
 	release := holdLock(t, direct)
 
 	start := time.Now()
-	_, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct}, nil)
+	_, err := migrate.Run(t.Context(), url, def, migrate.Options{DirectURL: direct}, nil)
 	if !errors.Is(err, migrate.ErrLocked) || toodoo.ErrorCode(err) != toodoo.ECONFLICT {
 		t.Fatalf("err = %v, want ErrLocked (ECONFLICT)", err)
 	}
@@ -55,11 +55,11 @@ func TestAdvisoryLock(t *testing.T) {
 		t.Errorf("refusing took %v: it must not wait", d)
 	}
 	// The lock works through the pooled URL too (a transaction-mode pooler with TEST_PGBOUNCER=1).
-	if _, err := migrate.Run(context.Background(), url, def, migrate.Options{}, nil); !errors.Is(err, migrate.ErrLocked) {
+	if _, err := migrate.Run(t.Context(), url, def, migrate.Options{}, nil); !errors.Is(err, migrate.ErrLocked) {
 		t.Fatalf("through the pooled URL: err = %v, want ErrLocked", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	rec := &recorder{}
 	_, err = migrate.Run(ctx, url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
@@ -72,29 +72,29 @@ func TestAdvisoryLock(t *testing.T) {
 		release()
 	}()
 	rec = &recorder{}
-	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
+	sum, err := migrate.Run(t.Context(), url, def, migrate.Options{DirectURL: direct, Wait: true}, rec)
 	if err != nil || rec.waiting != 1 || sum.Recorded != 1 || sum.Current != 1 {
 		t.Fatalf("after the release: err = %v, waiting %d, summary %+v", err, rec.waiting, sum)
 	}
 	// The lock is released when Run returns: the next runs take it at once, and one holding it
 	// through the pooled URL keeps the others out.
 	for range 3 {
-		if _, err := migrate.Run(context.Background(), url, def, migrate.Options{}, nil); err != nil {
+		if _, err := migrate.Run(t.Context(), url, def, migrate.Options{}, nil); err != nil {
 			t.Fatalf("the lock was not released: %v", err)
 		}
 	}
-	if _, err := migrate.Run(context.Background(), url, def, migrate.Options{DirectURL: direct}, nil); err != nil {
+	if _, err := migrate.Run(t.Context(), url, def, migrate.Options{DirectURL: direct}, nil); err != nil {
 		t.Fatalf("the lock was not released: %v", err)
 	}
 	rec = &recorder{}
 	blocker := &blockingReporter{planned: make(chan struct{}), resume: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := migrate.Run(context.Background(), url, withPriority(t), migrate.Options{}, blocker)
+		_, err := migrate.Run(t.Context(), url, withPriority(t), migrate.Options{}, blocker)
 		errc <- err
 	}()
 	<-blocker.planned // the first run holds the lock
-	_, err = migrate.Run(context.Background(), url, def, migrate.Options{}, nil)
+	_, err = migrate.Run(t.Context(), url, def, migrate.Options{}, nil)
 	close(blocker.resume)
 	if !errors.Is(err, migrate.ErrLocked) {
 		t.Errorf("while another run holds the lock through the pooled URL: err = %v, want ErrLocked", err)
@@ -125,7 +125,7 @@ func TestStatus(t *testing.T) {
 	url := dbtest.URL(t)
 	def := schemadef.MustDefault()
 
-	st, err := migrate.Status(context.Background(), dbtest.EmptyURL(t), def)
+	st, err := migrate.Status(t.Context(), dbtest.EmptyURL(t), def)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +135,10 @@ func TestStatus(t *testing.T) {
 
 	createTenants(t, url, def, "cur", "old", "bad", "new")
 	run(t, url, def, migrate.Options{SharedOnly: true})
-	exec(t, url, `UPDATE public.schema_ledger SET applied_hash = 'older' WHERE schema_name = 'old';
+	dbtest.Exec(t, url, `UPDATE public.schema_ledger SET applied_hash = 'older' WHERE schema_name = 'old';
 		UPDATE public.schema_ledger SET last_error = 'boom', last_error_at = now() WHERE schema_name = 'bad';
 		DELETE FROM public.schema_ledger WHERE schema_name = 'new'`)
-	st, err = migrate.Status(context.Background(), url, def)
+	st, err = migrate.Status(t.Context(), url, def)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +170,14 @@ func TestVerify(t *testing.T) {
 	def := schemadef.MustDefault()
 	createTenants(t, url, def, "clean1", "clean2", "extra_col", "no_index", "no_index2", "comment")
 	run(t, url, def, migrate.Options{})
-	exec(t, url, `ALTER TABLE extra_col.todos ADD COLUMN hand text;
+	dbtest.Exec(t, url, `ALTER TABLE extra_col.todos ADD COLUMN hand text;
 		DROP INDEX no_index.todos_done_id_idx;
 		DROP INDEX no_index2.todos_done_id_idx;
 		COMMENT ON TABLE comment.todos IS 'changed by hand';
 		COMMENT ON TABLE public.users IS 'changed by hand'`)
 
 	rec := &recorder{}
-	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{Verify: true, DryRun: true}, rec)
+	sum, err := migrate.Run(t.Context(), url, def, migrate.Options{Verify: true, DryRun: true}, rec)
 	if !errors.Is(err, migrate.ErrIncomplete) || !strings.Contains(err.Error(), "5 schemas drifted") {
 		t.Fatalf("dry-run verify: err = %v, want 5 drifted", err)
 	}
@@ -208,7 +208,7 @@ func TestVerify(t *testing.T) {
 		t.Errorf("the dry run repaired something: %d indexes, want 4", n)
 	}
 
-	sum, err = migrate.Run(context.Background(), url, def, migrate.Options{Verify: true}, nil)
+	sum, err = migrate.Run(t.Context(), url, def, migrate.Options{Verify: true}, nil)
 	if !errors.Is(err, migrate.ErrIncomplete) {
 		t.Fatalf("verify: err = %v, want ErrIncomplete (extra_col's repair is refused)", err)
 	}
@@ -222,7 +222,7 @@ func TestVerify(t *testing.T) {
 	if got, want := countsOf(run(t, url, def, migrate.Options{Tenants: []string{"clean1", "comment"}})), (counts{Schemas: 2, Current: 2}); got != want {
 		t.Errorf("after the repair: %+v, want %+v", got, want)
 	}
-	sum, _ = migrate.Run(context.Background(), url, def, migrate.Options{AllowDestructive: true, Verify: true}, nil)
+	sum, _ = migrate.Run(t.Context(), url, def, migrate.Options{AllowDestructive: true, Verify: true}, nil)
 	if got, want := countsOf(sum), (counts{Schemas: 7, Current: 6, Applied: 1, Inspections: 2}); got != want {
 		t.Errorf("allowing the drop: %+v, want %+v", got, want)
 	}

@@ -1,7 +1,6 @@
 package migrate_test
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"slices"
@@ -53,7 +52,7 @@ func TestIdempotent(t *testing.T) {
 
 	next := withPriority(t)
 	rec := &recorder{}
-	sum, err := migrate.Run(context.Background(), url, next, migrate.Options{}, rec)
+	sum, err := migrate.Run(t.Context(), url, next, migrate.Options{}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +85,11 @@ func TestBadOptions(t *testing.T) {
 	url := dbtest.URL(t)
 	def := schemadef.MustDefault()
 	createTenants(t, url, def, "known")
-	_, err := migrate.Run(context.Background(), url, def, migrate.Options{SharedOnly: true, Tenants: []string{"known"}}, nil)
+	_, err := migrate.Run(t.Context(), url, def, migrate.Options{SharedOnly: true, Tenants: []string{"known"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("SharedOnly with Tenants: %v", err)
 	}
-	_, err = migrate.Run(context.Background(), url, def, migrate.Options{Tenants: []string{"known", "nosuch"}}, nil)
+	_, err = migrate.Run(t.Context(), url, def, migrate.Options{Tenants: []string{"known", "nosuch"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), `"nosuch"`) || errors.Is(err, migrate.ErrIncomplete) {
 		t.Errorf("unknown tenant: %v", err)
 	}
@@ -111,7 +110,7 @@ func TestParallel200(t *testing.T) {
 	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'`); n != 200 {
 		t.Errorf("%d tenants have todos.priority, want 200", n)
 	}
-	st, err := migrate.Status(context.Background(), url, next)
+	st, err := migrate.Status(t.Context(), url, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +132,13 @@ func TestContinueOnError(t *testing.T) {
 	createTenants(t, url, def, "a_broken", "b_ok", "c_ok", "d_gone", "e_ok")
 	run(t, url, def, migrate.Options{})
 	// a_broken has a to-do, so a NOT NULL column without default cannot be added to it.
-	exec(t, url, `INSERT INTO a_broken.todos (title, created_by) VALUES ('x', 1)`)
+	dbtest.Exec(t, url, `INSERT INTO a_broken.todos (title, created_by) VALUES ('x', 1)`)
 	// d_gone lost its schema behind the registry's back.
-	exec(t, url, `DROP SCHEMA d_gone CASCADE`)
+	dbtest.Exec(t, url, `DROP SCHEMA d_gone CASCADE`)
 	next := withColumn(t, "owner", "    type = bigint\n    null = false")
 
 	rec := &recorder{}
-	sum, err := migrate.Run(context.Background(), url, next, migrate.Options{Parallel: 2}, rec)
+	sum, err := migrate.Run(t.Context(), url, next, migrate.Options{Parallel: 2}, rec)
 	if !errors.Is(err, migrate.ErrIncomplete) {
 		t.Fatalf("err = %v, want ErrIncomplete", err)
 	}
@@ -156,7 +155,7 @@ func TestContinueOnError(t *testing.T) {
 	if !strings.Contains(sum.Failures[0].Err.Error(), "contains null values") {
 		t.Errorf("a_broken failed with %v", sum.Failures[0].Err)
 	}
-	st, err := migrate.Status(context.Background(), url, next)
+	st, err := migrate.Status(t.Context(), url, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +171,8 @@ func TestContinueOnError(t *testing.T) {
 		t.Errorf("states %v, want %v", states, want)
 	}
 
-	exec(t, url, `DELETE FROM a_broken.todos`)
-	sum, err = migrate.Run(context.Background(), url, next, migrate.Options{Tenants: []string{"a_broken"}}, nil)
+	dbtest.Exec(t, url, `DELETE FROM a_broken.todos`)
+	sum, err = migrate.Run(t.Context(), url, next, migrate.Options{Tenants: []string{"a_broken"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +193,18 @@ func TestDestructiveRefused(t *testing.T) {
 	// Narrowing a type is refused too; widening is not.
 	narrow := withColumn(t, "priority", "    type = smallint\n    null = true")
 	rec := &recorder{}
-	if _, err := migrate.Run(context.Background(), url, narrow, migrate.Options{DryRun: true}, rec); !errors.Is(err, migrate.ErrIncomplete) ||
+	if _, err := migrate.Run(t.Context(), url, narrow, migrate.Options{DryRun: true}, rec); !errors.Is(err, migrate.ErrIncomplete) ||
 		len(rec.plans) != 1 || !slices.Equal(rec.plans[0].Destructive, []string{"change type of todos.priority from integer to smallint"}) {
 		t.Errorf("narrowing: err %v, plans %+v", err, rec.plans)
 	}
 	rec = &recorder{}
-	if _, err := migrate.Run(context.Background(), url, withColumn(t, "priority", "    type = bigint\n    null = true"), migrate.Options{DryRun: true}, rec); err != nil ||
+	if _, err := migrate.Run(t.Context(), url, withColumn(t, "priority", "    type = bigint\n    null = true"), migrate.Options{DryRun: true}, rec); err != nil ||
 		len(rec.plans) != 1 || len(rec.plans[0].Destructive) != 0 || rec.plans[0].Refused {
 		t.Errorf("widening: err %v, plans %+v", err, rec.plans)
 	}
 
 	rec = &recorder{}
-	sum, err := migrate.Run(context.Background(), url, def, migrate.Options{}, rec)
+	sum, err := migrate.Run(t.Context(), url, def, migrate.Options{}, rec)
 	if !errors.Is(err, migrate.ErrIncomplete) {
 		t.Fatalf("err = %v, want ErrIncomplete", err)
 	}
@@ -242,7 +241,7 @@ func TestDryRun(t *testing.T) {
 	createTenants(t, url, def, "one", "two")
 	next := withPriority(t)
 	rec := &recorder{}
-	sum, err := migrate.Run(context.Background(), url, next, migrate.Options{DryRun: true}, rec)
+	sum, err := migrate.Run(t.Context(), url, next, migrate.Options{DryRun: true}, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +281,7 @@ func TestTenantStatus(t *testing.T) {
 	t.Parallel()
 	url := dbtest.URL(t)
 	createTenants(t, url, schemadef.MustDefault(), "live", "paused", "gone")
-	exec(t, url, `UPDATE public.tenants SET status = 'suspended' WHERE schema_name = 'paused';
+	dbtest.Exec(t, url, `UPDATE public.tenants SET status = 'suspended' WHERE schema_name = 'paused';
 		UPDATE public.tenants SET status = 'deleted' WHERE schema_name = 'gone'`)
 	if got, want := countsOf(run(t, url, withPriority(t), migrate.Options{})), (counts{Schemas: 3, Applied: 2, Recorded: 1, Inspections: 2}); got != want {
 		t.Errorf("summary %+v, want %+v", got, want)

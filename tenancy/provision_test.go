@@ -14,6 +14,7 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -22,7 +23,7 @@ import (
 // ledger row.
 func footprint(t *testing.T, db *tenancy.DB, name string) (schemas, tenants, domains, ledger int) {
 	t.Helper()
-	err := db.Pool().QueryRow(context.Background(), `SELECT
+	err := db.Pool().QueryRow(t.Context(), `SELECT
 		(SELECT count(*) FROM pg_namespace WHERE nspname = $1),
 		(SELECT count(*) FROM public.tenants WHERE schema_name = $1),
 		(SELECT count(*) FROM public.domains d JOIN public.tenants t ON t.id = d.tenant_id WHERE t.schema_name = $1),
@@ -35,9 +36,9 @@ func footprint(t *testing.T, db *tenancy.DB, name string) (schemas, tenants, dom
 
 func TestCreate(t *testing.T) {
 	t.Parallel()
-	db := mustOpen(t, dbtest.URL(t))
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	def := schemadef.MustDefault()
-	tn, err := db.Create(context.Background(), def, tenancy.CreateParams{Name: "acme", DisplayName: "Acme Inc.", Domain: "Acme.Example.COM."})
+	tn, err := db.Create(t.Context(), def, tenancy.CreateParams{Name: "acme", DisplayName: "Acme Inc.", Domain: "Acme.Example.COM."})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestCreate(t *testing.T) {
 	if s, tr, d, l := footprint(t, db, "acme"); s != 1 || tr != 1 || d != 1 || l != 1 {
 		t.Errorf("footprint = schema %d, tenant %d, domains %d, ledger %d; want 1 each", s, tr, d, l)
 	}
-	row, err := db.ResolveHost(context.Background(), "acme.example.com")
+	row, err := db.ResolveHost(t.Context(), "acme.example.com")
 	if err != nil {
 		t.Fatalf("the primary domain is stored lowercase without trailing dot: %v", err)
 	}
@@ -55,14 +56,14 @@ func TestCreate(t *testing.T) {
 		t.Errorf("acme.example.com resolves to %q", row.Schema)
 	}
 	var hash string
-	if err := db.Pool().QueryRow(context.Background(), "SELECT applied_hash FROM public.schema_ledger WHERE schema_name = 'acme'").Scan(&hash); err != nil {
+	if err := db.Pool().QueryRow(t.Context(), "SELECT applied_hash FROM public.schema_ledger WHERE schema_name = 'acme'").Scan(&hash); err != nil {
 		t.Fatal(err)
 	}
 	if hash != def.TenantHash() {
 		t.Errorf("ledger hash = %q, want the template's %q", hash, def.TenantHash())
 	}
 	// The title CHECK from schema.hcl is there.
-	err = db.InTx(context.Background(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
+	err = db.InTx(t.Context(), tn, func(ctx context.Context, q *tenantdb.Queries) error {
 		_, err := q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: strings.Repeat("x", 501), CreatedBy: 1})
 		return err
 	})
@@ -73,9 +74,9 @@ func TestCreate(t *testing.T) {
 
 func TestCreateIsAtomic(t *testing.T) {
 	t.Parallel()
-	db := mustOpen(t, dbtest.URL(t))
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	def := schemadef.MustDefault()
-	mustCreate(t, db, "taken")
+	testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: "taken"})
 
 	broken, err := schemadef.Load(bytes.Replace(toodoo.SchemaHCL, []byte(`expr = "(done = (completed_at IS NOT NULL))"`), []byte(`expr = "(done = (no_such_column IS NOT NULL))"`), 1))
 	if err != nil {
@@ -97,7 +98,7 @@ func TestCreateIsAtomic(t *testing.T) {
 		}}, toodoo.EINVALID},
 	} {
 		t.Run(test.name, func(t *testing.T) {
-			_, err := db.Create(context.Background(), test.def, test.p)
+			_, err := db.Create(t.Context(), test.def, test.p)
 			if got := toodoo.ErrorCode(err); got != test.code {
 				t.Fatalf("Create: err = %v (code %q), want code %q", err, got, test.code)
 			}
@@ -107,13 +108,13 @@ func TestCreateIsAtomic(t *testing.T) {
 		})
 	}
 	// The name is still free.
-	mustCreate(t, db, "ddlfail")
+	testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: "ddlfail"})
 }
 
 func TestCreateRefusesBadNames(t *testing.T) {
 	t.Parallel()
-	db := mustOpen(t, dbtest.URL(t))
-	mustCreate(t, db, "acme")
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
+	testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: "acme"})
 	for _, test := range []struct{ name, want string }{
 		{`a"; DROP SCHEMA public; --`, "not allowed"},
 		{"PG_x", "lowercase"},
@@ -128,7 +129,7 @@ func TestCreateRefusesBadNames(t *testing.T) {
 		{"a-b", "not allowed"},
 		{"acme", "exists already"},
 	} {
-		_, err := db.Create(context.Background(), schemadef.MustDefault(), tenancy.CreateParams{Name: test.name, Domain: "x" + strconv.Itoa(len(test.name)) + ".example.test"})
+		_, err := db.Create(t.Context(), schemadef.MustDefault(), tenancy.CreateParams{Name: test.name, Domain: "x" + strconv.Itoa(len(test.name)) + ".example.test"})
 		if err == nil || !strings.Contains(toodoo.ErrorMessage(err), test.want) {
 			t.Errorf("Create(%q): err = %v, want a message containing %q", test.name, err, test.want)
 		}
@@ -137,18 +138,18 @@ func TestCreateRefusesBadNames(t *testing.T) {
 		}
 	}
 	var n int
-	if err := db.Pool().QueryRow(context.Background(), "SELECT count(*) FROM public.tenants").Scan(&n); err != nil || n != 1 {
+	if err := db.Pool().QueryRow(t.Context(), "SELECT count(*) FROM public.tenants").Scan(&n); err != nil || n != 1 {
 		t.Errorf("tenants after refused names = %d (%v), want 1", n, err)
 	}
 	// 63 characters is the limit, and it works.
-	mustCreate(t, db, strings.Repeat("a", 63))
+	testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: strings.Repeat("a", 63)})
 }
 
 func TestCreateRefusesBadDomains(t *testing.T) {
 	t.Parallel()
-	db := mustOpen(t, dbtest.URL(t))
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	for _, d := range []string{"", "acme.test:8080", "http://acme.test", "acme.test/x", "127.0.0.1", "-bad.test", "a..b"} {
-		_, err := db.Create(context.Background(), schemadef.MustDefault(), tenancy.CreateParams{Name: "acme", Domain: d})
+		_, err := db.Create(t.Context(), schemadef.MustDefault(), tenancy.CreateParams{Name: "acme", Domain: d})
 		if toodoo.ErrorCode(err) != toodoo.EINVALID {
 			t.Errorf("Create with domain %q: err = %v, want EINVALID", d, err)
 		}
@@ -158,18 +159,18 @@ func TestCreateRefusesBadDomains(t *testing.T) {
 func TestSuspendResume(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	tn, err := b.db.SetStatus(context.Background(), "first", tenancy.StatusSuspended)
+	tn, err := b.db.SetStatus(t.Context(), "first", tenancy.StatusSuspended)
 	if err != nil || tn.Status != tenancy.StatusSuspended {
 		t.Fatalf("suspend: %+v, %v", tn, err)
 	}
-	row, err := b.db.ResolveHost(context.Background(), "first.example.test")
+	row, err := b.db.ResolveHost(t.Context(), "first.example.test")
 	if err != nil || row.Status != tenancy.StatusSuspended {
 		t.Errorf("resolve suspended: %+v, %v", row, err)
 	}
-	if tn, err := b.db.SetStatus(context.Background(), "first", tenancy.StatusActive); err != nil || tn.Status != tenancy.StatusActive {
+	if tn, err := b.db.SetStatus(t.Context(), "first", tenancy.StatusActive); err != nil || tn.Status != tenancy.StatusActive {
 		t.Errorf("resume: %+v, %v", tn, err)
 	}
-	if _, err := b.db.SetStatus(context.Background(), "nobody", tenancy.StatusActive); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+	if _, err := b.db.SetStatus(t.Context(), "nobody", tenancy.StatusActive); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
 		t.Errorf("resume unknown: err = %v, want ENOTFOUND", err)
 	}
 }
@@ -179,43 +180,43 @@ func TestDelete(t *testing.T) {
 	t.Run("MarkOnly", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		mustAddTodo(t, b.db, b.first, "kept for restore")
-		if err := b.db.Delete(context.Background(), "first", false); err != nil {
+		testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{Title: "kept for restore"})
+		if err := b.db.Delete(t.Context(), "first", false); err != nil {
 			t.Fatal(err)
 		}
 		if s, tr, d, _ := footprint(t, b.db, "first"); s != 1 || tr != 1 || d != 0 {
 			t.Errorf("after delete: schema %d, tenant %d, domains %d; want 1, 1, 0", s, tr, d)
 		}
-		if _, err := b.db.ResolveHost(context.Background(), "first.example.test"); err == nil {
+		if _, err := b.db.ResolveHost(t.Context(), "first.example.test"); err == nil {
 			t.Error("a deleted tenant's domain still resolves")
 		}
 		// The domain is free for someone else.
-		if _, err := b.db.AddDomain(context.Background(), "second", "first.example.test", false); err != nil {
+		if _, err := b.db.AddDomain(t.Context(), "second", "first.example.test", false); err != nil {
 			t.Errorf("released domain cannot be reused: %v", err)
 		}
 	})
 	t.Run("Drop", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		mustAddTodo(t, b.db, b.first, "gone")
-		if err := b.db.Delete(context.Background(), "first", true); err != nil {
+		testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{Title: "gone"})
+		if err := b.db.Delete(t.Context(), "first", true); err != nil {
 			t.Fatal(err)
 		}
 		if s, tr, d, l := footprint(t, b.db, "first"); s+tr+d+l != 0 {
 			t.Errorf("after delete --drop: schema %d, tenant %d, domains %d, ledger %d; want nothing", s, tr, d, l)
 		}
-		if trash, err := b.db.TrashSchemas(context.Background()); err != nil || len(trash) != 0 {
+		if trash, err := b.db.TrashSchemas(t.Context()); err != nil || len(trash) != 0 {
 			t.Errorf("trash after drop = %v, %v; want empty", trash, err)
 		}
-		mustCreate(t, b.db, "first") // the name is free again
+		testfactory.Tenant(t.Context(), t, b.db, &testfactory.TenantOpts{Name: "first"}) // the name is free again
 		if got := listTitles(t, b.db, tenancy.Tenant{ID: 1, Schema: "first"}); len(got) != 0 {
 			t.Errorf("a re-created tenant sees old data: %q", got)
 		}
 	})
 	t.Run("Unknown", func(t *testing.T) {
 		t.Parallel()
-		db := mustOpen(t, dbtest.URL(t))
-		if err := db.Delete(context.Background(), "nobody", true); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		db := testfactory.DB(t.Context(), t, dbtest.URL(t))
+		if err := db.Delete(t.Context(), "nobody", true); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
 			t.Errorf("delete unknown: err = %v, want ENOTFOUND", err)
 		}
 	})
@@ -224,7 +225,7 @@ func TestDelete(t *testing.T) {
 func TestDomains(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := b.db.AddDomain(ctx, "first", "todo.first.test", false); err != nil {
 		t.Fatal(err)
 	}
@@ -251,11 +252,11 @@ func TestDomains(t *testing.T) {
 
 func TestCreateConcurrentSameName(t *testing.T) {
 	t.Parallel()
-	db := mustOpen(t, dbtest.URL(t))
+	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	errs := make(chan error, 4)
 	for i := range 4 {
 		go func() {
-			_, err := db.Create(context.Background(), schemadef.MustDefault(), tenancy.CreateParams{Name: "race", Domain: fmt.Sprintf("race%d.example.test", i)})
+			_, err := db.Create(t.Context(), schemadef.MustDefault(), tenancy.CreateParams{Name: "race", Domain: fmt.Sprintf("race%d.example.test", i)})
 			errs <- err
 		}()
 	}
@@ -282,16 +283,14 @@ func TestCreateConcurrentSameName(t *testing.T) {
 // warms a fresh test server (its first WAL segments are still being created, which a production
 // server has long done). It reports p50 and p90 besides ns/op.
 func BenchmarkCreate(b *testing.B) {
-	db := mustOpen(b, dbtest.URL(b))
+	db := testfactory.DB(b.Context(), b, dbtest.URL(b))
 	def := schemadef.MustDefault()
 	existing, err := strconv.Atoi(os.Getenv("TOODOO_BENCH_EXISTING"))
 	if err != nil {
 		existing = 100
 	}
 	for i := range existing {
-		if _, err := db.Create(context.Background(), def, tenancy.CreateParams{Name: fmt.Sprintf("pre%05d", i), Domain: fmt.Sprintf("pre%05d.example.test", i), Cold: true}); err != nil {
-			b.Fatal(err)
-		}
+		testfactory.Tenant(b.Context(), b, db, &testfactory.TenantOpts{Cold: true, Def: def, Name: fmt.Sprintf("pre%05d", i)})
 	}
 	n := 0
 	for _, cold := range []bool{true, false} {
@@ -301,14 +300,14 @@ func BenchmarkCreate(b *testing.B) {
 			for b.Loop() {
 				if !cold {
 					b.StopTimer()
-					if _, err := db.FillSpares(context.Background(), def, 1); err != nil {
+					if _, err := db.FillSpares(b.Context(), def, 1); err != nil {
 						b.Fatal(err)
 					}
 					b.StartTimer()
 				}
 				n++
 				start := time.Now()
-				if _, err := db.Create(context.Background(), def, tenancy.CreateParams{Name: fmt.Sprintf("bench%07d", n), Domain: fmt.Sprintf("bench%07d.example.test", n), Cold: cold}); err != nil {
+				if _, err := db.Create(b.Context(), def, tenancy.CreateParams{Name: fmt.Sprintf("bench%07d", n), Domain: fmt.Sprintf("bench%07d.example.test", n), Cold: cold}); err != nil {
 					b.Fatal(err)
 				}
 				durations = append(durations, time.Since(start))
@@ -323,12 +322,12 @@ func BenchmarkCreate(b *testing.B) {
 // BenchmarkQuery compares one read through the tenant scope (BEGIN, SET LOCAL, query, COMMIT)
 // with the same read on the bare pool with a schema-qualified name: the price of the scope.
 func BenchmarkQuery(b *testing.B) {
-	db := mustOpen(b, dbtest.URL(b))
-	tn := mustCreate(b, db, "bench")
+	db := testfactory.DB(b.Context(), b, dbtest.URL(b))
+	tn := testfactory.Tenant(b.Context(), b, db, &testfactory.TenantOpts{Name: "bench"})
 	for i := range 20 {
-		mustAddTodo(b, db, tn, fmt.Sprintf("todo %d", i))
+		testfactory.Todo(b.Context(), b, db, tn, &testfactory.TodoOpts{Title: fmt.Sprintf("todo %d", i)})
 	}
-	ctx := context.Background()
+	ctx := b.Context()
 	b.Run("Scoped", func(b *testing.B) {
 		for b.Loop() {
 			_, err := tenancy.InReadTxV(ctx, db, tn, func(ctx context.Context, q *tenantdb.Queries) (tenantdb.TodoCountsRow, error) {
@@ -377,13 +376,13 @@ func BenchmarkCreateFleet(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		db := mustOpen(b, dbtest.URL(b))
+		db := testfactory.DB(b.Context(), b, dbtest.URL(b))
 		durations := make([]time.Duration, 0, n)
 		b.StartTimer()
 		start := time.Now()
 		for i := range n {
 			t0 := time.Now()
-			if _, err := db.Create(context.Background(), def, tenancy.CreateParams{Name: fmt.Sprintf("t%04d", i), Domain: fmt.Sprintf("t%04d.example.test", i), Cold: true}); err != nil {
+			if _, err := db.Create(b.Context(), def, tenancy.CreateParams{Name: fmt.Sprintf("t%04d", i), Domain: fmt.Sprintf("t%04d.example.test", i), Cold: true}); err != nil {
 				b.Fatal(err)
 			}
 			durations = append(durations, time.Since(t0))

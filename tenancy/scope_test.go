@@ -13,7 +13,7 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
-	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -27,43 +27,18 @@ type testBundle struct {
 
 func setup(t testing.TB) *testBundle {
 	t.Helper()
-	db := mustOpen(t, dbtest.URL(t))
-	return &testBundle{db: db, first: mustCreate(t, db, "first"), second: mustCreate(t, db, "second")}
-}
-
-func mustOpen(t testing.TB, url string) *tenancy.DB {
-	t.Helper()
-	db, err := tenancy.Open(context.Background(), url)
-	if err != nil {
-		t.Fatalf("tenancy.Open: %v", err)
+	ctx := t.Context()
+	db := testfactory.DB(ctx, t, dbtest.URL(t))
+	return &testBundle{
+		db:     db,
+		first:  testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first"}),
+		second: testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "second"}),
 	}
-	t.Cleanup(db.Close)
-	return db
-}
-
-func mustCreate(t testing.TB, db *tenancy.DB, name string) tenancy.Tenant {
-	t.Helper()
-	tn, err := db.Create(context.Background(), schemadef.MustDefault(), tenancy.CreateParams{Name: name, Domain: name + ".example.test"})
-	if err != nil {
-		t.Fatalf("Create(%q): %v", name, err)
-	}
-	return tn
-}
-
-func mustAddTodo(t testing.TB, db *tenancy.DB, tn tenancy.Tenant, title string) tenantdb.Todo {
-	t.Helper()
-	todo, err := tenancy.InTxV(context.Background(), db, tn, func(ctx context.Context, q *tenantdb.Queries) (tenantdb.Todo, error) {
-		return q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: title, CreatedBy: 1})
-	})
-	if err != nil {
-		t.Fatalf("TodoCreate in %s: %v", tn.Schema, err)
-	}
-	return todo
 }
 
 func listTitles(t testing.TB, db *tenancy.DB, tn tenancy.Tenant) []string {
 	t.Helper()
-	todos, err := tenancy.InReadTxV(context.Background(), db, tn, func(ctx context.Context, q *tenantdb.Queries) ([]tenantdb.Todo, error) {
+	todos, err := tenancy.InReadTxV(t.Context(), db, tn, func(ctx context.Context, q *tenantdb.Queries) ([]tenantdb.Todo, error) {
 		return q.TodoList(ctx, tenantdb.TodoListParams{MaxRows: 100})
 	})
 	if err != nil {
@@ -79,7 +54,7 @@ func listTitles(t testing.TB, db *tenancy.DB, tn tenancy.Tenant) []string {
 func TestScopeIsolatesTenants(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	mustAddTodo(t, b.db, b.first, "only in first")
+	testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{Title: "only in first"})
 
 	if got := listTitles(t, b.db, b.first); len(got) != 1 || got[0] != "only in first" {
 		t.Errorf("first sees %q, want [only in first]", got)
@@ -88,8 +63,8 @@ func TestScopeIsolatesTenants(t *testing.T) {
 		t.Errorf("second sees %q, want nothing", got)
 	}
 	// The same id, asked for in the other tenant, is simply not there.
-	todo := mustAddTodo(t, b.db, b.first, "another")
-	err := b.db.InReadTx(context.Background(), b.second, func(ctx context.Context, q *tenantdb.Queries) error {
+	todo := testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{Title: "another"})
+	err := b.db.InReadTx(t.Context(), b.second, func(ctx context.Context, q *tenantdb.Queries) error {
 		_, err := q.TodoGet(ctx, todo.ID)
 		return err
 	})
@@ -107,20 +82,20 @@ func TestScopeSearchPathAfterScopedTxIsEmpty(t *testing.T) {
 	}
 	cfg.MaxConns = 1
 	cfg.ConnConfig.RuntimeParams["search_path"] = ""
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
 	db := tenancy.New(pool)
-	first := mustCreate(t, db, "first")
+	first := testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: "first"})
 
 	var pidBefore, pidAfter int
-	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pidBefore); err != nil {
+	if err := pool.QueryRow(t.Context(), "SELECT pg_backend_pid()").Scan(&pidBefore); err != nil {
 		t.Fatal(err)
 	}
 	// The insert works only if the scope set the search_path to the tenant's schema.
-	err = db.InTx(context.Background(), first, func(ctx context.Context, q *tenantdb.Queries) error {
+	err = db.InTx(t.Context(), first, func(ctx context.Context, q *tenantdb.Queries) error {
 		_, err := q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: "x", CreatedBy: 1})
 		return err
 	})
@@ -128,7 +103,7 @@ func TestScopeSearchPathAfterScopedTxIsEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	var after string
-	if err := pool.QueryRow(context.Background(), "SELECT current_setting('search_path'), pg_backend_pid()").Scan(&after, &pidAfter); err != nil {
+	if err := pool.QueryRow(t.Context(), "SELECT current_setting('search_path'), pg_backend_pid()").Scan(&after, &pidAfter); err != nil {
 		t.Fatal(err)
 	}
 	if pidBefore != pidAfter {
@@ -143,10 +118,10 @@ func TestQueryOutsideScopeFails(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	// A decoy in public: an unscoped query must not find it.
-	if _, err := b.db.Pool().Exec(context.Background(), "CREATE TABLE public.todos (id bigint, title text)"); err != nil {
+	if _, err := b.db.Pool().Exec(t.Context(), "CREATE TABLE public.todos (id bigint, title text)"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := b.db.Pool().Exec(context.Background(), "SELECT count(*) FROM todos")
+	_, err := b.db.Pool().Exec(t.Context(), "SELECT count(*) FROM todos")
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("unscoped query: err = %v, want relation does not exist", err)
 	}
@@ -155,13 +130,13 @@ func TestQueryOutsideScopeFails(t *testing.T) {
 func TestMissingTenantTableErrorsInsteadOfFallingBack(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	if _, err := b.db.Pool().Exec(context.Background(), "CREATE TABLE public.todos (LIKE first.todos INCLUDING ALL)"); err != nil {
+	if _, err := b.db.Pool().Exec(t.Context(), "CREATE TABLE public.todos (LIKE first.todos INCLUDING ALL)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.db.Pool().Exec(context.Background(), "DROP TABLE first.todos"); err != nil {
+	if _, err := b.db.Pool().Exec(t.Context(), "DROP TABLE first.todos"); err != nil {
 		t.Fatal(err)
 	}
-	err := b.db.InReadTx(context.Background(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
+	err := b.db.InReadTx(t.Context(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
 		_, err := q.TodoCounts(ctx)
 		return err
 	})
@@ -179,7 +154,7 @@ func TestScopeRollsBack(t *testing.T) {
 	}
 	t.Run("Error", func(t *testing.T) {
 		boom := errors.New("boom")
-		err := b.db.InTx(context.Background(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
+		err := b.db.InTx(t.Context(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
 			if err := insert(ctx, q); err != nil {
 				return err
 			}
@@ -196,7 +171,7 @@ func TestScopeRollsBack(t *testing.T) {
 					t.Errorf("recovered %v, want the callback's panic", p)
 				}
 			}()
-			_ = b.db.InTx(context.Background(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
+			_ = b.db.InTx(t.Context(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
 				if err := insert(ctx, q); err != nil {
 					return err
 				}
@@ -205,7 +180,7 @@ func TestScopeRollsBack(t *testing.T) {
 		}()
 	})
 	t.Run("CancelledContext", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		err := b.db.InTx(ctx, b.first, func(ctx context.Context, q *tenantdb.Queries) error {
 			if err := insert(ctx, q); err != nil {
 				return err
@@ -221,7 +196,7 @@ func TestScopeRollsBack(t *testing.T) {
 		t.Errorf("after rolled-back transactions first has %q, want nothing", got)
 	}
 	// The pool is still healthy and the scope still works.
-	mustAddTodo(t, b.db, b.first, "kept")
+	testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{Title: "kept"})
 	if got := listTitles(t, b.db, b.first); len(got) != 1 {
 		t.Errorf("after a committed insert first has %q, want one", got)
 	}
@@ -230,7 +205,7 @@ func TestScopeRollsBack(t *testing.T) {
 func TestScopeRefusesNesting(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	err := b.db.InTx(context.Background(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
+	err := b.db.InTx(t.Context(), b.first, func(ctx context.Context, q *tenantdb.Queries) error {
 		return b.db.InTx(ctx, b.second, func(ctx context.Context, q *tenantdb.Queries) error { return nil })
 	})
 	if !errors.Is(err, tenancy.ErrNestedScope) {
@@ -244,7 +219,7 @@ func TestScopeQuotesHostileSchemaNames(t *testing.T) {
 	// A Tenant value with a hostile schema name can only come from a bug; even then the name is
 	// quoted, so it names a (missing) schema instead of running SQL.
 	evil := tenancy.Tenant{ID: 99, Schema: `first"; DROP TABLE first.todos; --`}
-	err := b.db.InTx(context.Background(), evil, func(ctx context.Context, q *tenantdb.Queries) error {
+	err := b.db.InTx(t.Context(), evil, func(ctx context.Context, q *tenantdb.Queries) error {
 		_, err := q.TodoCounts(ctx)
 		return err
 	})
@@ -252,7 +227,7 @@ func TestScopeQuotesHostileSchemaNames(t *testing.T) {
 		t.Fatal("InTx on a hostile schema name succeeded")
 	}
 	var n int
-	if err := b.db.Pool().QueryRow(context.Background(), "SELECT count(*) FROM first.todos").Scan(&n); err != nil {
+	if err := b.db.Pool().QueryRow(t.Context(), "SELECT count(*) FROM first.todos").Scan(&n); err != nil {
 		t.Errorf("first.todos is gone after a hostile schema name: %v", err)
 	}
 }

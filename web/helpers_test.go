@@ -17,9 +17,8 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
-	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -58,31 +57,17 @@ func setup(t testing.TB, mod ...func(*Config)) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	pooled, direct := dbtest.URLs(t)
-	db, err := tenancy.Open(ctx, pooled)
-	if err != nil {
-		t.Fatalf("tenancy.Open: %v", err)
-	}
-	t.Cleanup(db.Close)
+	db := testfactory.DB(ctx, t, pooled)
 	b := &bundle{t: t, db: db, direct: direct, accounts: account.New(db)}
 	b.accounts.Params = cheap
-	def := schemadef.MustDefault()
-	for _, tt := range []struct {
-		t    *tenancy.Tenant
-		name string
-	}{{&b.first, "first"}, {&b.second, "second"}} {
-		*tt.t, err = db.Create(ctx, def, tenancy.CreateParams{Name: tt.name, DisplayName: strings.ToUpper(tt.name[:1]) + tt.name[1:] + " Team", Domain: tt.name + "." + testBase})
-		if err != nil {
-			t.Fatalf("create tenant %s: %v", tt.name, err)
-		}
-	}
+	b.first = testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first", DisplayName: "First Team", Domain: firstHost})
+	b.second = testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "second", DisplayName: "Second Team", Domain: secondHost})
 	for _, u := range []struct {
 		u     *account.User
 		email string
 		super bool
 	}{{&b.alice, "alice@example.com", false}, {&b.dave, "dave@example.com", false}, {&b.bob, "bob@example.com", false}, {&b.root, "root@example.com", true}, {&b.carol, "carol@example.com", false}} {
-		if *u.u, err = b.accounts.CreateUser(ctx, u.email, testPassword, u.super); err != nil {
-			t.Fatalf("create user: %v", err)
-		}
+		*u.u = testfactory.User(ctx, t, b.accounts, &testfactory.UserOpts{Email: u.email, Password: testPassword, Superuser: u.super})
 	}
 	b.member(b.first, b.alice, account.RoleOwner)
 	b.member(b.first, b.dave, account.RoleMember)
@@ -94,9 +79,7 @@ func setup(t testing.TB, mod ...func(*Config)) *bundle {
 // member gives u the role in t.
 func (b *bundle) member(t tenancy.Tenant, u account.User, role string) {
 	b.t.Helper()
-	if _, err := b.accounts.AddMember(b.t.Context(), t.ID, u.Email, role); err != nil {
-		b.t.Fatalf("add member: %v", err)
-	}
+	testfactory.Member(b.t.Context(), b.t, b.accounts, t, u, &testfactory.MemberOpts{Role: role})
 }
 
 // newServer starts a server on the bundle's database with its host listener running; it
@@ -361,15 +344,3 @@ func todoTitles(t *testing.T, rec *httptest.ResponseRecorder) []string {
 }
 
 type httptestRecorder = httptest.ResponseRecorder
-
-// mustCreateTodo adds a to-do to tn through the tenant scope and returns its id.
-func mustCreateTodo(t *testing.T, b *bundle, tn tenancy.Tenant, title string) int64 {
-	t.Helper()
-	todo, err := tenancy.InTxV(t.Context(), b.db, tn, func(ctx context.Context, q *tenantdb.Queries) (tenantdb.Todo, error) {
-		return q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: title, CreatedBy: b.alice.ID})
-	})
-	if err != nil {
-		t.Fatalf("create to-do: %v", err)
-	}
-	return todo.ID
-}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/internal/testfactory"
 )
 
 // TestTodoPages: add, validation next to the field with the typed text kept, filter and counts,
@@ -254,7 +255,7 @@ func TestAdmin(t *testing.T) {
 func TestHome(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	mustCreateTodo(t, b, b.first, "secret plan")
+	testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{CreatedBy: b.alice.ID, Title: "secret plan"})
 	rec := b.browser(testBase).get("/")
 	wantStatus(t, rec, http.StatusOK)
 	for _, leak := range []string{"First Team", "Second Team", "secret plan", firstHost} {

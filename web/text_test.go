@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/toodoo/toodoo/internal/testfactory"
 )
 
 // TestTextRules: the page and the API give the same answer to the same title, with one message
@@ -22,7 +24,7 @@ func TestTextRules(t *testing.T) {
 		notAllowed = "The title contains characters that are not allowed"
 		control    = "The title cannot contain control characters"
 	)
-	id := mustCreateTodo(t, b, b.first, "Edit me")
+	id := testfactory.Todo(t.Context(), t, b.db, b.first, &testfactory.TodoOpts{CreatedBy: b.alice.ID, Title: "Edit me"}).ID
 	for _, tc := range []struct {
 		name string
 		form string // the title as the form sends it

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/internal/testlog"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -276,7 +275,7 @@ func TestTemplatesFitCSP(t *testing.T) {
 func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var buf syncBuffer
+	var buf testlog.Buffer
 	srv, err := New(Config{BaseDomain: testBase, SessionKeys: [][]byte{testKey}}, b.db, slog.New(slog.NewJSONHandler(&buf, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -301,28 +300,4 @@ func TestRequestLog(t *testing.T) {
 	if strings.Contains(buf.String(), testPassword) {
 		t.Fatal("the password is logged")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }

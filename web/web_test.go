@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -133,14 +134,9 @@ func TestRouteAccess(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
 			ctx := t.Context()
-			erin, err := b.accounts.CreateUser(ctx, "erin@example.com", testPassword, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			erin := testfactory.User(ctx, t, b.accounts, &testfactory.UserOpts{Email: "erin@example.com", Password: testPassword})
 			b.member(b.first, erin, account.RoleMember)
-			if _, err := b.accounts.CreateUser(ctx, "frank@example.com", testPassword, false); err != nil {
-				t.Fatal(err)
-			}
+			testfactory.User(ctx, t, b.accounts, &testfactory.UserOpts{Email: "frank@example.com", Password: testPassword})
 			browsers := map[string]*browser{firstHost: b.browser(firstHost), testBase: b.browser(testBase)}
 			switch role {
 			case nonMember:
@@ -190,7 +186,7 @@ func (b *bundle) makeTodos(t *testing.T, tn tenancy.Tenant, n int) []int64 {
 	t.Helper()
 	ids := make([]int64, n)
 	for i := range n {
-		ids[i] = mustCreateTodo(t, b, tn, fmt.Sprintf("to-do %d", i))
+		ids[i] = testfactory.Todo(t.Context(), t, b.db, tn, &testfactory.TodoOpts{CreatedBy: b.alice.ID, Title: fmt.Sprintf("to-do %d", i)}).ID
 	}
 	return ids
 }
@@ -572,10 +568,11 @@ func TestSignup(t *testing.T) {
 		{"bad email", "newteam", "not-an-email", "email", "not an email"},
 		{"existing email, wrong password", "newteam", "alice@example.com", "password", "exists already"},
 	} {
-		rec := b.browser(testBase).post("/signup", "display_name", "New Team", "subdomain", tc.subdomain, "email", tc.email, "password", "wrong password!")
-		if tc.wantField != "password" {
-			rec = b.browser(testBase).post("/signup", "display_name", "New Team", "subdomain", tc.subdomain, "email", tc.email, "password", testPassword)
+		password := testPassword
+		if tc.wantField == "password" {
+			password = "wrong password!"
 		}
+		rec := b.browser(testBase).post("/signup", "display_name", "New Team", "subdomain", tc.subdomain, "email", tc.email, "password", password)
 		if rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", tc.name, rec.Code)
 			continue

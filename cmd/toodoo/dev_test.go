@@ -11,13 +11,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
+	"github.com/toodoo/toodoo/internal/testlog"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -27,11 +28,7 @@ import (
 func TestDevSeedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := tenancy.Open(ctx, dbtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testfactory.DB(ctx, t, dbtest.URL(t))
 	def := schemadef.MustDefault()
 
 	first, err := seedDemo(ctx, db, def, "localhost")
@@ -147,14 +144,14 @@ type devRun struct {
 	lines  chan string
 	cancel context.CancelFunc
 	code   chan int
-	stderr *lockedBuffer
+	stderr *testlog.Buffer
 }
 
 func startDev(t *testing.T, vars map[string]string) *devRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
-	d := &devRun{lines: make(chan string, 100), cancel: cancel, code: make(chan int, 1), stderr: &lockedBuffer{}}
+	d := &devRun{lines: make(chan string, 100), cancel: cancel, code: make(chan int, 1), stderr: &testlog.Buffer{}}
 	go func() {
 		code := run(ctx, []string{"dev", "--addr", "127.0.0.1:0"}, &env{
 			Getenv: func(k string) string { return vars[k] },
@@ -241,22 +238,4 @@ func signInAndGet(t *testing.T, siteURL, email, password string) string {
 		t.Fatalf("sign in: %s at %s, want 200 at %s; body:\n%s", resp.Status, resp.Request.URL, siteURL, body)
 	}
 	return string(body)
-}
-
-// lockedBuffer collects output written from many goroutines (the server logs from each request).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -97,13 +97,5 @@ func (c *cli) query(sql string, args ...any) string {
 // exec runs SQL (several statements allowed) on the CLI's database.
 func (c *cli) exec(sql string) {
 	c.t.Helper()
-	ctx := c.t.Context()
-	conn, err := pgx.Connect(ctx, c.vars["DATABASE_URL"])
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-		c.t.Fatalf("%s: %v", sql, err)
-	}
+	dbtest.Exec(c.t, c.vars["DATABASE_URL"], sql)
 }

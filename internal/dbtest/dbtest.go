@@ -120,6 +120,24 @@ func AdminURL(tb testing.TB) string {
 	return get(tb).admin
 }
 
+// Exec runs sql on a connection of its own to url and fails tb on an error. Without args, sql
+// may hold several statements (it is sent with the simple protocol).
+func Exec(tb testing.TB, url, sql string, args ...any) {
+	tb.Helper()
+	ctx := tb.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("dbtest.Exec: connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if len(args) == 0 {
+		args = []any{pgx.QueryExecModeSimpleProtocol}
+	}
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
 // Pooled reports whether URL and EmptyURL lead through PgBouncer (TEST_PGBOUNCER=1).
 func Pooled() bool { return os.Getenv(envPgBouncer) == "1" }
 

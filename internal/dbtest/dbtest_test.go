@@ -28,13 +28,6 @@ func connect(tb testing.TB, url string) *pgx.Conn {
 	return conn
 }
 
-func mustExec(tb testing.TB, conn *pgx.Conn, sql string) {
-	tb.Helper()
-	if _, err := conn.Exec(tb.Context(), sql); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
-}
-
 func tableExists(tb testing.TB, conn *pgx.Conn, name string) bool {
 	tb.Helper()
 	var ok bool
@@ -101,9 +94,10 @@ func TestDatabasesAreIsolated(t *testing.T) {
 	for i := range 4 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
-			conn := connect(t, dbtest.URL(t))
-			mustExec(t, conn, "CREATE TABLE public.mine (id int)")
-			mustExec(t, conn, fmt.Sprintf("INSERT INTO public.mine VALUES (%d)", i))
+			url := dbtest.URL(t)
+			dbtest.Exec(t, url, "CREATE TABLE public.mine (id int)")
+			dbtest.Exec(t, url, fmt.Sprintf("INSERT INTO public.mine VALUES (%d)", i))
+			conn := connect(t, url)
 			var ids []int
 			rows, _ := conn.Query(t.Context(), "SELECT id FROM public.mine")
 			ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
@@ -117,8 +111,8 @@ func TestDatabasesAreIsolated(t *testing.T) {
 	}
 	t.Run("OtherDatabaseDoesNotSeeTable", func(t *testing.T) {
 		t.Parallel()
-		a, b := connect(t, dbtest.URL(t)), connect(t, dbtest.URL(t))
-		mustExec(t, a, "CREATE TABLE public.only_in_a (id int)")
+		a, b := dbtest.URL(t), connect(t, dbtest.URL(t))
+		dbtest.Exec(t, a, "CREATE TABLE public.only_in_a (id int)")
 		if tableExists(t, b, "public.only_in_a") {
 			t.Error("a table made in one test database is visible in another")
 		}
@@ -166,8 +160,10 @@ func TestDirectURL(t *testing.T) {
 	}
 
 	// LISTEN needs a session of its own: the direct one. The notification may come from anywhere.
-	mustExec(t, d, "LISTEN dbtest")
-	mustExec(t, p, "NOTIFY dbtest, 'hello'")
+	if _, err := d.Exec(t.Context(), "LISTEN dbtest"); err != nil {
+		t.Fatal(err)
+	}
+	dbtest.Exec(t, pooled, "NOTIFY dbtest, 'hello'")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	n, err := d.WaitForNotification(ctx)
@@ -227,7 +223,9 @@ func TestPgBouncerTransactionScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, a, "SELECT set_config('search_path', 'public', true)")
+	if _, err := tx.Exec(t.Context(), "SELECT set_config('search_path', 'public', true)"); err != nil {
+		t.Fatal(err)
+	}
 	if err := tx.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
