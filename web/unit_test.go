@@ -8,11 +8,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/tenancy"
@@ -325,4 +328,29 @@ func (s *syncBuffer) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.b.Reset()
+}
+
+// TestRouteID: one parser for every route id; an id that names no row is not found, and so is
+// every id of zero (the tokens page once passed it on) on every page that takes one.
+func TestRouteID(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct {
+		in   string
+		want int64
+	}{{"1", 1}, {"9223372036854775807", 9223372036854775807}, {"0", 0}, {"-1", 0}, {"", 0}, {"x", 0}, {"9223372036854775808", 0}} {
+		r := mux.SetURLVars(httptest.NewRequest(http.MethodPost, "/", nil), map[string]string{"id": test.in})
+		id, err := routeID(r, "id")
+		if id != test.want || (test.want == 0) != (toodoo.ErrorCode(err) == toodoo.ENOTFOUND) {
+			t.Errorf("routeID(%q) = %d, %v; want %d", test.in, id, err, test.want)
+		}
+	}
+
+	b := setup(t)
+	br := b.browser(firstHost)
+	br.login(b.alice.Email)
+	for _, path := range []string{"/tokens/0/revoke", "/members/0/remove", "/members/0/role", "/todos/0/done", "/todos/0/delete", "/todos/99999999999999999999/delete"} {
+		if rec := br.post(path); rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", path, rec.Code)
+		}
+	}
 }
