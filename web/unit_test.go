@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -353,4 +354,28 @@ func TestRouteID(t *testing.T) {
 			t.Errorf("POST %s: %d, want 404", path, rec.Code)
 		}
 	}
+}
+
+// TestAccountLimitOneBudget: the login form and the password page spend one per-account
+// budget, also for an address whose letters ASCII folding does not reach.
+func TestAccountLimitOneBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.AccountLoginLimit = RateLimit{Burst: 2, Every: time.Hour} })
+	u, err := b.accounts.CreateUser(t.Context(), "Ärger@example.com", testPassword, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.member(b.first, u, account.RoleMember)
+	here := b.browser(firstHost)
+	here.login(u.Email)
+
+	// One failure on the login form, typed in lower case, and one on the password page.
+	wantStatus(t, b.browser(firstHost).post("/login", "email", "ärger@example.com", "password", "wrong password"), http.StatusUnauthorized)
+	wantStatus(t, here.post("/password", "current_password", "wrong password", "new_password", "new password 1", "confirm_password", "new password 1"), http.StatusBadRequest)
+
+	// The budget of two is spent for both.
+	wantStatus(t, b.browser(firstHost).post("/login", "email", u.Email, "password", testPassword), http.StatusTooManyRequests)
+	wantStatus(t, here.post("/password", "current_password", testPassword, "new_password", "new password 1", "confirm_password", "new password 1"), http.StatusTooManyRequests)
+	// Another account is not affected.
+	b.browser(firstHost).login(b.alice.Email)
 }
