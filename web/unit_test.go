@@ -86,57 +86,23 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
-func TestParseSessionKeys(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("k", 32)
-	for _, test := range []struct {
-		in      string
-		want    int
-		wantErr bool
-	}{
-		{"", 0, false},
-		{long, 1, false},
-		{long + "," + long + "2", 2, false},
-		{" " + long + " , ", 1, false},
-		{"short", 0, true},
-		{long + ",short", 0, true},
-	} {
-		keys, err := ParseSessionKeys(test.in)
-		if len(keys) != test.want || (err != nil) != test.wantErr {
-			t.Errorf("ParseSessionKeys(%q) = %d keys, %v; want %d, error %t", test.in, len(keys), err, test.want, test.wantErr)
-		}
-	}
-}
-
-func TestParseTrustedProxies(t *testing.T) {
-	t.Parallel()
-	got, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"10.0.0.0/8", "192.168.1.7/32", "::1/128", "fd00::/8"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.0/8,nope"} {
-		if _, err := ParseTrustedProxies(bad); err == nil {
-			t.Errorf("ParseTrustedProxies(%q): no error", bad)
-		}
-	}
-}
-
-// TestNewConfig: session keys are required outside dev mode, and must be long enough.
+// TestNewConfig: New checks the configuration cmd/toodoo built and fills in none of it:
+// session keys are required outside dev mode, and must be long enough; the base domain is
+// required and must be a host name.
 func TestNewConfig(t *testing.T) {
 	t.Parallel()
 	db := tenancy.New(nil)
-	if _, err := New(Config{}, db, nil); err == nil || !strings.Contains(err.Error(), "TOODOO_SESSION_KEYS") {
+	if _, err := New(Config{BaseDomain: "localhost"}, db, nil); err == nil || !strings.Contains(err.Error(), "no session key") {
 		t.Errorf("no key: %v", err)
 	}
-	if _, err := New(Config{SessionKeys: [][]byte{[]byte("short")}}, db, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+	if _, err := New(Config{BaseDomain: "localhost", SessionKeys: [][]byte{[]byte("short")}}, db, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
 		t.Errorf("short key: %v", err)
 	}
-	if _, err := New(Config{Dev: true}, db, nil); err != nil {
+	if _, err := New(Config{Dev: true, BaseDomain: "localhost"}, db, nil); err != nil {
 		t.Errorf("dev mode without key: %v", err)
+	}
+	if _, err := New(Config{Dev: true}, db, nil); err == nil || !strings.Contains(err.Error(), "no base domain") {
+		t.Errorf("no base domain: %v", err)
 	}
 	if _, err := New(Config{Dev: true, BaseDomain: "http://x"}, db, nil); err == nil {
 		t.Error("a URL as base domain is accepted")
