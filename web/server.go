@@ -2,7 +2,7 @@
 //
 // A request's path through the package, one file per step:
 //
-//	server.go     Server, Config, http.Server with timeouts, graceful shutdown
+//	server.go     Server, Config, http.Server with timeouts, graceful shutdown, background work
 //	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
 //	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
 //	session.go    cookie sessions bound to the tenant they were issued on
@@ -96,7 +96,6 @@ type Server struct {
 	// publicHosts are the public site's host names (the base domain and www.).
 	publicHosts map[string]bool
 
-	watchOnce sync.Once
 	spareWake chan struct{} // see keepSpares
 }
 
@@ -178,7 +177,9 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 }
 
 // Serve serves on ln until ctx is done: it stops accepting connections, waits up to
-// cfg.ShutdownTimeout for in-flight requests, and returns. The caller closes the database.
+// cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
+// keepSpares) and waits for it, and returns. Nothing it started touches the database after it
+// returns, so the caller may close the database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -189,10 +190,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	go func() { _ = s.WatchHosts(watchCtx) }()
-	go s.keepSpares(watchCtx)
+	// The background work outlives ctx by the graceful shutdown, so that in-flight requests
+	// still see fresh hosts, and is stopped and waited for on every way out.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+	background.Go(func() { _ = s.WatchHosts(bgCtx) })
+	background.Go(func() { s.keepSpares(bgCtx) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
