@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -80,7 +81,7 @@ func (s *Server) handleAdminTenantCreate(w http.ResponseWriter, r *http.Request)
 		var te *toodoo.Error
 		if code := toodoo.ErrorCode(err); code == toodoo.EINVALID || code == toodoo.ECONFLICT {
 			field := "name"
-			if errorsAs(err, &te) && te.Field != "" {
+			if errors.As(err, &te) && te.Field != "" {
 				field = te.Field
 			}
 			p.Errors[field] = toodoo.ErrorMessage(err)

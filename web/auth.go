@@ -160,7 +160,7 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	accountKey := strings.ToLower(email)
+	accountKey := emailKey(email)
 	if ok, wait := s.accountLimiter.check(accountKey); !ok {
 		return tooManyAttempts(wait)
 	}

@@ -148,5 +148,3 @@ func writeProblem(w http.ResponseWriter, status int, err error) {
 
 // errCrossOrigin answers a state-changing request from another site (http.CrossOriginProtection).
 var errCrossOrigin = toodoo.Errorf(toodoo.EFORBIDDEN, "This request came from another site and was refused.")
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

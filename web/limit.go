@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,12 @@ type bucket struct {
 // maxBuckets bounds memory under a flood of distinct keys: when reached, full buckets (keys idle
 // long enough to be back at Burst) are dropped, which forgets nothing that matters.
 const maxBuckets = 100000
+
+// emailKey is the per-account limiter's key for an email address, used by the login form and
+// the password page alike, so that one account has one budget however its address is typed.
+// The database compares addresses by lower(), so the key folds case too, in every script
+// (strings.ToLower): folding only ASCII gave "Ärger@" and "ärger@" two budgets.
+func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func newLimiter(l RateLimit) *limiter {
 	return &limiter{limit: l, now: time.Now, buckets: map[string]*bucket{}}

@@ -2,9 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
-
-	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
@@ -83,19 +80,10 @@ func (s *Server) handleMemberAdd(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// memberID reads the {uid} route variable.
-func memberID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(mux.Vars(r)["uid"], 10, 64)
-	if err != nil || id <= 0 {
-		return 0, toodoo.ErrNotFound
-	}
-	return id, nil
-}
-
 // handleMemberRole changes a member's role; the last owner cannot become a member.
 func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	uid, err := memberID(r)
+	uid, err := routeID(r, "uid")
 	if err != nil {
 		return err
 	}
@@ -115,7 +103,7 @@ func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error 
 // handleMemberRemove removes a member; the last owner cannot be removed.
 func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	uid, err := memberID(r)
+	uid, err := routeID(r, "uid")
 	if err != nil {
 		return err
 	}

@@ -12,15 +12,10 @@ type passwordPage struct {
 	Errors map[string]string
 }
 
-// requireUser lets through anyone signed in on this host.
+// requireUser lets through anyone signed in on this host; require sends the anonymous to sign
+// in. Everybody signed in is allowed, so no refusal error is needed.
 func (s *Server) requireUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if userFrom(r.Context()) == nil {
-			s.writeError(w, r, errSignInRequired)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return s.require(func(*user) bool { return true }, nil)(next)
 }
 
 // handlePasswordShow shows the form.
@@ -37,7 +32,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
 		return tooManyAttempts(wait)
 	}
-	if ok, wait := s.accountLimiter.check(toLowerASCII(u.Email)); !ok {
+	if ok, wait := s.accountLimiter.check(emailKey(u.Email)); !ok {
 		return tooManyAttempts(wait)
 	}
 	p := &passwordPage{page: page{Title: "Change password"}, Errors: map[string]string{}}
@@ -46,7 +41,7 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 		if toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
 			return err
 		}
-		s.accountLimiter.take(toLowerASCII(u.Email))
+		s.accountLimiter.take(emailKey(u.Email))
 		p.Errors["current_password"] = "That is not your current password."
 		return s.render(w, r, http.StatusBadRequest, "password.html", p)
 	}
@@ -66,14 +61,4 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 	flash(r, "ok", "Password changed. Your other sessions have ended.")
 	s.redirect(w, r, "/")
 	return nil
-}
-
-func toLowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

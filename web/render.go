@@ -12,6 +12,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/toodoo/toodoo"
 )
 
 // assets holds the templates and the static files, compiled into the binary.
@@ -139,7 +141,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	switch {
 	case err == errUnknownHost:
 		heading = "No workspace at this address"
-	case status == http.StatusForbidden && strings.Contains(errorMessage(err), "suspended"):
+	case toodoo.ErrorCode(err) == toodoo.ESUSPENDED:
 		heading = "This workspace is suspended"
 	}
 	data := &errorPage{page: page{Title: heading}, Status: status, Heading: heading, Message: errorMessage(err)}

@@ -3,9 +3,12 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/toodoo/toodoo"
 )
 
 // routes builds the whole application. Every route is here; subrouters mark who may pass.
@@ -92,6 +95,16 @@ func (s *Server) routes() http.Handler {
 	h = s.recoverPanic(h)
 	h = s.logRequest(h)
 	return h
+}
+
+// routeID reads the route variable name ({id}, {uid}) as a row id. The routes let only digits
+// through; an id that is zero or too large for an int64 names no row, so it is simply not found.
+func routeID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(mux.Vars(r)[name], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, toodoo.ErrNotFound
+	}
+	return id, nil
 }
 
 // newRouter returns a router whose 404 and 405 go through writeError.

@@ -2,7 +2,7 @@
 //
 // A request's path through the package, one file per step:
 //
-//	server.go     Server, Config, http.Server with timeouts, graceful shutdown
+//	server.go     Server, Config, http.Server with timeouts, graceful shutdown, background work
 //	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
 //	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
 //	session.go    cookie sessions bound to the tenant they were issued on
@@ -25,7 +25,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,38 +36,37 @@ import (
 	"github.com/toodoo/toodoo/tenancy"
 )
 
-// Config is the server's configuration, read once by cmd/toodoo (environment, then flags) and
-// passed in; the package keeps no globals.
+// Config is the server's configuration. cmd/toodoo builds it, with its defaults, from flags
+// and the environment; New only checks it, and the package keeps no globals.
 type Config struct {
-	// Addr is the address to listen on (TOODOO_ADDR, default ":8080").
-	Addr string
-	// BaseDomain is the public site's host (TOODOO_BASE_DOMAIN, default "localhost"); "www."+
-	// BaseDomain is the public site too, and sign-up gives tenants <subdomain>.<BaseDomain>.
+	// BaseDomain is the public site's host (required); "www."+BaseDomain is the public site
+	// too, and sign-up gives tenants <subdomain>.<BaseDomain>.
 	BaseDomain string
-	// DirectDatabaseURL is the database URL used to LISTEN for host changes
-	// (TOODOO_DIRECT_DATABASE_URL, default DATABASE_URL). It must not lead through a
-	// transaction-mode pooler, which cannot hold a LISTEN. Empty: no listener, every host is
-	// resolved through the database.
+	// DirectDatabaseURL is the database URL used to LISTEN for host changes. It must not lead
+	// through a transaction-mode pooler, which cannot hold a LISTEN. Empty: no listener, every
+	// host is resolved through the database.
 	DirectDatabaseURL string
-	// SessionKeys sign and encrypt session cookies (TOODOO_SESSION_KEYS, comma-separated): the
-	// first signs, all verify, so keys can rotate. Each at least MinSessionKeyLen bytes.
-	// Required unless Dev.
+	// SessionKeys sign and encrypt session cookies: the first signs, all verify, so keys can
+	// rotate. Each at least MinSessionKeyLen bytes. Required unless Dev.
 	SessionKeys [][]byte
-	// SecureCookies marks cookies Secure (TOODOO_SECURE_COOKIES), for HTTPS deployments, and
-	// names the session cookie with the __Host- prefix.
+	// SecureCookies marks cookies Secure, for HTTPS deployments, and names the session cookie
+	// with the __Host- prefix.
 	SecureCookies bool
-	// TrustedProxies are the networks whose X-Forwarded-For/-Host/-Proto headers are believed
-	// (TOODOO_TRUSTED_PROXIES, comma-separated CIDRs). Everybody else's are ignored.
+	// TrustedProxies are the networks whose X-Forwarded-For/-Host/-Proto headers are believed.
+	// Everybody else's are ignored.
 	TrustedProxies []netip.Prefix
 	// Dev is development mode: a random session key when none is given.
 	Dev bool
-	// SpareSchemas is how many spare tenant schemas Run keeps ready for sign-ups
-	// (TOODOO_SPARE_SCHEMAS; zero: none, every creation runs the template DDL).
+	// SpareSchemas is how many spare tenant schemas Serve keeps ready for sign-ups (zero: none,
+	// every creation runs the template DDL).
 	SpareSchemas int
+
+	// The limits below are the package's own: nobody configures them but tests, so zero
+	// means the default given.
 
 	// MaxBodyBytes limits request bodies (default 1 MiB).
 	MaxBodyBytes int64
-	// ShutdownTimeout bounds how long Run waits for in-flight requests (default 10s).
+	// ShutdownTimeout bounds how long Serve waits for in-flight requests (default 10s).
 	ShutdownTimeout time.Duration
 	// ClientLoginLimit limits login and sign-up attempts per client address (default 20, then
 	// one per 3s); AccountLoginLimit limits failed logins per email (default 5, then one per 30s).
@@ -80,49 +78,7 @@ type Config struct {
 // key that signs the cookies.
 const MinSessionKeyLen = 32
 
-// ParseSessionKeys parses TOODOO_SESSION_KEYS: comma-separated keys, each at least
-// MinSessionKeyLen bytes (e.g. from `openssl rand -base64 48`).
-func ParseSessionKeys(s string) ([][]byte, error) {
-	var keys [][]byte
-	for i, k := range strings.Split(s, ",") {
-		k = strings.TrimSpace(k)
-		if k == "" {
-			continue
-		}
-		if len(k) < MinSessionKeyLen {
-			return nil, fmt.Errorf("session key %d is %d bytes long; each key must be at least %d bytes (try: openssl rand -base64 48)", i+1, len(k), MinSessionKeyLen)
-		}
-		keys = append(keys, []byte(k))
-	}
-	return keys, nil
-}
-
-// ParseTrustedProxies parses TOODOO_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
-func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if !strings.Contains(p, "/") {
-			a, err := netip.ParseAddr(p)
-			if err != nil {
-				return nil, fmt.Errorf("trusted proxy %q is neither a CIDR nor an address", p)
-			}
-			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		prefix, err := netip.ParsePrefix(p)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q is not a CIDR: %w", p, err)
-		}
-		out = append(out, prefix.Masked())
-	}
-	return out, nil
-}
-
-// Server is the web application. Create it with New; use Handler in tests and Run in production.
+// Server is the web application. Create it with New; use Handler in tests and Serve in production.
 type Server struct {
 	cfg      Config
 	db       *tenancy.DB
@@ -140,7 +96,6 @@ type Server struct {
 	// publicHosts are the public site's host names (the base domain and www.).
 	publicHosts map[string]bool
 
-	watchOnce sync.Once
 	spareWake chan struct{} // see keepSpares
 }
 
@@ -150,10 +105,10 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Addr == "" {
-		cfg.Addr = ":8080"
+	if cfg.BaseDomain == "" {
+		return nil, errors.New("web: no base domain")
 	}
-	base, err := tenancy.NormalizeDomain(cmpOr(cfg.BaseDomain, "localhost"))
+	base, err := tenancy.NormalizeDomain(cfg.BaseDomain)
 	if err != nil {
 		return nil, fmt.Errorf("web: base domain: %w", err)
 	}
@@ -177,7 +132,7 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 	}
 	if len(cfg.SessionKeys) == 0 {
 		if !cfg.Dev {
-			return nil, errors.New("web: no session key: set TOODOO_SESSION_KEYS to one or more comma-separated random strings of at least 32 bytes (try: openssl rand -base64 48)")
+			return nil, fmt.Errorf("web: no session key: give one or more random keys of at least %d bytes", MinSessionKeyLen)
 		}
 		// Development only: sessions end when the process does.
 		cfg.SessionKeys = [][]byte{[]byte(rand.Text() + rand.Text())}
@@ -208,19 +163,12 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // Handler returns the whole application as one http.Handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // WatchHosts keeps the host cache fresh with LISTEN on tenancy.HostsChannel over
-// cfg.DirectDatabaseURL, reconnecting on failure, until ctx is done. Run calls it; tests that use
-// Handler directly may call it too. Without a direct URL it returns at once.
+// cfg.DirectDatabaseURL, reconnecting on failure, until ctx is done. Serve calls it; tests that
+// use Handler directly may call it too. Without a direct URL it returns at once.
 func (s *Server) WatchHosts(ctx context.Context) error {
 	if s.cfg.DirectDatabaseURL == "" {
 		return nil
@@ -228,17 +176,10 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 	return s.hosts.listener(s.cfg.DirectDatabaseURL).Run(ctx)
 }
 
-// Run listens on cfg.Addr and serves until ctx is done, then shuts down gracefully.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("web: listen: %w", err)
-	}
-	return s.Serve(ctx, ln)
-}
-
 // Serve serves on ln until ctx is done: it stops accepting connections, waits up to
-// cfg.ShutdownTimeout for in-flight requests, and returns. The caller closes the database.
+// cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
+// keepSpares) and waits for it, and returns. Nothing it started touches the database after it
+// returns, so the caller may close the database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -249,10 +190,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	go func() { _ = s.WatchHosts(watchCtx) }()
-	go s.keepSpares(watchCtx)
+	// The background work outlives ctx by the graceful shutdown, so that in-flight requests
+	// still see fresh hosts, and is stopped and waited for on every way out.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+	background.Go(func() { _ = s.WatchHosts(bgCtx) })
+	background.Go(func() { s.keepSpares(bgCtx) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/gorilla/mux"
-
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/tenantdb"
 	"github.com/toodoo/toodoo/tenancy"
@@ -37,14 +35,8 @@ func parseStatus(s string) (status string, done *bool) {
 	return "all", nil
 }
 
-// todoID reads the {id} route variable; a bad id is simply not found.
-func todoID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
-	if err != nil || id <= 0 {
-		return 0, toodoo.ErrNotFound
-	}
-	return id, nil
-}
+// todoID reads the {id} route variable (routeID).
+func todoID(r *http.Request) (int64, error) { return routeID(r, "id") }
 
 // todoIndexPage is the workspace's home: its to-dos with a filter and counts.
 type todoIndexPage struct {

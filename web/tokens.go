@@ -2,9 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
-
-	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
@@ -65,9 +62,9 @@ func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request) error
 // handleTokenRevoke revokes one of the user's tokens.
 func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	id, err := routeID(r, "id")
 	if err != nil {
-		return toodoo.ErrNotFound
+		return err
 	}
 	if err := s.accounts.RevokeAPIToken(ctx, tenantFrom(ctx).ID, userFrom(ctx).ID, id); err != nil {
 		return err

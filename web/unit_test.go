@@ -1,18 +1,28 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/mux"
+
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/internal/testlog"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -81,57 +91,23 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
-func TestParseSessionKeys(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("k", 32)
-	for _, test := range []struct {
-		in      string
-		want    int
-		wantErr bool
-	}{
-		{"", 0, false},
-		{long, 1, false},
-		{long + "," + long + "2", 2, false},
-		{" " + long + " , ", 1, false},
-		{"short", 0, true},
-		{long + ",short", 0, true},
-	} {
-		keys, err := ParseSessionKeys(test.in)
-		if len(keys) != test.want || (err != nil) != test.wantErr {
-			t.Errorf("ParseSessionKeys(%q) = %d keys, %v; want %d, error %t", test.in, len(keys), err, test.want, test.wantErr)
-		}
-	}
-}
-
-func TestParseTrustedProxies(t *testing.T) {
-	t.Parallel()
-	got, err := ParseTrustedProxies("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"10.0.0.0/8", "192.168.1.7/32", "::1/128", "fd00::/8"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.0/8,nope"} {
-		if _, err := ParseTrustedProxies(bad); err == nil {
-			t.Errorf("ParseTrustedProxies(%q): no error", bad)
-		}
-	}
-}
-
-// TestNewConfig: session keys are required outside dev mode, and must be long enough.
+// TestNewConfig: New checks the configuration cmd/toodoo built and fills in none of it:
+// session keys are required outside dev mode, and must be long enough; the base domain is
+// required and must be a host name.
 func TestNewConfig(t *testing.T) {
 	t.Parallel()
 	db := tenancy.New(nil)
-	if _, err := New(Config{}, db, nil); err == nil || !strings.Contains(err.Error(), "TOODOO_SESSION_KEYS") {
+	if _, err := New(Config{BaseDomain: "localhost"}, db, nil); err == nil || !strings.Contains(err.Error(), "no session key") {
 		t.Errorf("no key: %v", err)
 	}
-	if _, err := New(Config{SessionKeys: [][]byte{[]byte("short")}}, db, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+	if _, err := New(Config{BaseDomain: "localhost", SessionKeys: [][]byte{[]byte("short")}}, db, nil); err == nil || !strings.Contains(err.Error(), "32 bytes") {
 		t.Errorf("short key: %v", err)
 	}
-	if _, err := New(Config{Dev: true}, db, nil); err != nil {
+	if _, err := New(Config{Dev: true, BaseDomain: "localhost"}, db, nil); err != nil {
 		t.Errorf("dev mode without key: %v", err)
+	}
+	if _, err := New(Config{Dev: true}, db, nil); err == nil || !strings.Contains(err.Error(), "no base domain") {
+		t.Errorf("no base domain: %v", err)
 	}
 	if _, err := New(Config{Dev: true, BaseDomain: "http://x"}, db, nil); err == nil {
 		t.Error("a URL as base domain is accepted")
@@ -299,5 +275,135 @@ func TestRequestLog(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), testPassword) {
 		t.Fatal("the password is logged")
+	}
+}
+
+// TestAccountLimitOneBudget: the login form and the password page spend one per-account
+// budget, also for an address whose letters ASCII folding does not reach.
+func TestAccountLimitOneBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.AccountLoginLimit = RateLimit{Burst: 2, Every: time.Hour} })
+	u, err := b.accounts.CreateUser(t.Context(), "Ärger@example.com", testPassword, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.member(b.first, u, account.RoleMember)
+	here := b.browser(firstHost)
+	here.login(u.Email)
+
+	// One failure on the login form, typed in lower case, and one on the password page.
+	wantStatus(t, b.browser(firstHost).post("/login", "email", "ärger@example.com", "password", "wrong password"), http.StatusUnauthorized)
+	wantStatus(t, here.post("/password", "current_password", "wrong password", "new_password", "new password 1", "confirm_password", "new password 1"), http.StatusBadRequest)
+
+	// The budget of two is spent for both.
+	wantStatus(t, b.browser(firstHost).post("/login", "email", u.Email, "password", testPassword), http.StatusTooManyRequests)
+	wantStatus(t, here.post("/password", "current_password", testPassword, "new_password", "new password 1", "confirm_password", "new password 1"), http.StatusTooManyRequests)
+	// Another account is not affected.
+	b.browser(firstHost).login(b.alice.Email)
+}
+
+// TestServeWaitsForBackground: Serve returns only once its background work (WatchHosts,
+// keepSpares) has ended, so that the caller may close the database. keepSpares is held in the
+// logger while Serve shuts down; Serve must wait for it, and then nothing it started may be
+// left running.
+//
+// Not parallel: it reads every goroutine's stack, and parallel tests run servers of their own.
+func TestServeWaitsForBackground(t *testing.T) {
+	pooled, direct := dbtest.URLs(t)
+	db, err := tenancy.Open(t.Context(), pooled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	hold := &holdHandler{message: "spare schemas: refilled", held: make(chan struct{}), release: make(chan struct{})}
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold.release) }) })
+	srv, err := New(Config{BaseDomain: testBase, DirectDatabaseURL: direct, SessionKeys: [][]byte{testKey}, SpareSchemas: 1}, db, slog.New(hold))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	for what, ch := range map[string]<-chan struct{}{"keepSpares to refill": hold.held, "WatchHosts to load the hosts": srv.hosts.ready} {
+		select {
+		case <-ch:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned (%v) while keepSpares was still running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release.Do(func() { close(hold.release) })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	buf := make([]byte, 1<<20)
+	stacks := buf[:runtime.Stack(buf, true)]
+	for _, fn := range []string{"web.(*Server).keepSpares", "web.(*Server).WatchHosts", "tenancy.(*Listener).Run"} {
+		if bytes.Contains(stacks, []byte(fn)) {
+			t.Errorf("%s still runs after Serve returned:\n%s", fn, stacks)
+		}
+	}
+}
+
+// holdHandler is a slog.Handler that holds the goroutine logging message until release is
+// closed (and closes held when it does so first); other records are dropped.
+type holdHandler struct {
+	message       string
+	held, release chan struct{}
+	once          sync.Once
+}
+
+func (h *holdHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *holdHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.message {
+		h.once.Do(func() { close(h.held) })
+		<-h.release
+	}
+	return nil
+}
+
+func (h *holdHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *holdHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRouteID: one parser for every route id; an id that names no row is not found, and so is
+// every id of zero (the tokens page once passed it on) on every page that takes one.
+func TestRouteID(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct {
+		in   string
+		want int64
+	}{{"1", 1}, {"9223372036854775807", 9223372036854775807}, {"0", 0}, {"-1", 0}, {"", 0}, {"x", 0}, {"9223372036854775808", 0}} {
+		r := mux.SetURLVars(httptest.NewRequest(http.MethodPost, "/", nil), map[string]string{"id": test.in})
+		id, err := routeID(r, "id")
+		if id != test.want || (test.want == 0) != (toodoo.ErrorCode(err) == toodoo.ENOTFOUND) {
+			t.Errorf("routeID(%q) = %d, %v; want %d", test.in, id, err, test.want)
+		}
+	}
+
+	b := setup(t)
+	br := b.browser(firstHost)
+	br.login(b.alice.Email)
+	for _, path := range []string{"/tokens/0/revoke", "/members/0/remove", "/members/0/role", "/todos/0/done", "/todos/0/delete", "/todos/99999999999999999999/delete"} {
+		if rec := br.post(path); rec.Code != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", path, rec.Code)
+		}
 	}
 }

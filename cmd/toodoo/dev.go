@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -57,10 +55,11 @@ var demoTenants = []demoTenant{
 // runDev is the development server in one command: it brings the schemas up to date (the
 // migrator), seeds the demo data if it is missing, and serves in dev mode, printing the URLs and
 // the demo credentials. `go tool task dev` runs it against a PostgreSQL container it manages.
+// It reads what `toodoo serve` reads (serveFlags), in dev mode; demo workspaces are
+// first.DOMAIN and second.DOMAIN of the base domain.
 func runDev(ctx context.Context, args []string, e *env) error {
 	fs, dbURL := newFlagSet(e, "dev", "dev [flags]")
-	addr := fs.String("addr", cmp.Or(e.Getenv("TOODOO_ADDR"), ":8080"), "`address` to listen on (default $TOODOO_ADDR or :8080)")
-	base := fs.String("base-domain", cmp.Or(e.Getenv("TOODOO_BASE_DOMAIN"), "localhost"), "the public site's `domain`; demo workspaces are first.DOMAIN and second.DOMAIN")
+	build := serveFlags(fs, e, dbURL, true)
 	noSeed := fs.Bool("no-seed", false, "do not create the demo workspaces, user and to-dos")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -68,18 +67,15 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if *dbURL == "" {
 		return usagef("dev: no database: set DATABASE_URL or pass --database-url (`go tool task dev` starts one in Docker)")
 	}
-	baseDomain, err := tenancy.NormalizeDomain(*base)
+	o, err := build()
 	if err != nil {
-		return usagef("dev: --base-domain: %s", toodoo.ErrorMessage(err))
+		return err
 	}
-	keys, err := web.ParseSessionKeys(e.Getenv("TOODOO_SESSION_KEYS"))
-	if err != nil {
-		return usagef("dev: TOODOO_SESSION_KEYS: %s", err)
-	}
-	logger := newLogger(e.Stderr, "text", slog.LevelInfo)
+	baseDomain := o.Web.BaseDomain
+	logger := newLogger(e.Stderr, o.LogFormat, o.LogLevel)
 
 	// A container that was just started may still be initialising: wait for it a little.
-	db, err := openWithRetry(ctx, *dbURL, 30*time.Second)
+	db, err := openWithRetry(ctx, o.DatabaseURL, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -90,9 +86,8 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		return fmt.Errorf("dev: schema definition: %w", err)
 	}
 	// The migrator's advisory lock and the host cache's LISTEN need a session of their own, which
-	// a transaction-mode pooler does not give: TOODOO_DIRECT_DATABASE_URL leads around it.
-	directURL := cmp.Or(e.Getenv("TOODOO_DIRECT_DATABASE_URL"), *dbURL)
-	sum, err := migrate.Run(ctx, *dbURL, def, migrate.Options{Wait: true, DirectURL: directURL}, nil)
+	// a transaction-mode pooler does not give: the direct URL leads around it.
+	sum, err := migrate.Run(ctx, o.DatabaseURL, def, migrate.Options{Wait: true, DirectURL: o.Web.DirectDatabaseURL}, nil)
 	if err != nil {
 		return fmt.Errorf("dev: migrate: %w", err)
 	}
@@ -111,20 +106,13 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
-	srv, err := web.New(web.Config{
-		Addr:              *addr,
-		BaseDomain:        baseDomain,
-		DirectDatabaseURL: directURL,
-		SessionKeys:       keys,
-		Dev:               true,
-		SpareSchemas:      2,
-	}, db, logger)
+	srv, err := web.New(o.Web, db, logger)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		return fmt.Errorf("dev: listen on %s: %w", *addr, err)
+		return fmt.Errorf("dev: listen on %s: %w", o.Addr, err)
 	}
 	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded)
 	return srv.Serve(ctx, ln)

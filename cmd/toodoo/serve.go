@@ -3,26 +3,43 @@ package main
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/tenancy"
 	"github.com/toodoo/toodoo/web"
 )
 
-// serveOptions is everything `toodoo serve` reads, from the environment and then flags.
+// The defaults of the server's configuration, written once: `toodoo serve` and `toodoo dev`
+// read them through serveFlags, `toodoo tenant create` through baseDomain.
+const (
+	defaultAddr         = ":8080"
+	defaultBaseDomain   = "localhost"
+	defaultSpareSchemas = 2
+)
+
+// serveOptions is everything `toodoo serve` and `toodoo dev` read, from the environment and
+// then flags.
 type serveOptions struct {
 	DatabaseURL string
+	Addr        string // where to listen
 	Web         web.Config
 	LogFormat   string // "json", "text" or "auto" (JSON unless stderr is a terminal)
 	LogLevel    slog.Level
 }
 
-// serveConfig reads the environment, lets flags override it, and checks the result. It does not
-// touch the network, so it is table-tested.
+// serveFlags is the one place that reads the server's configuration. It registers on fs the
+// flags `toodoo serve` and `toodoo dev` share, each defaulting to its environment variable and
+// then to the built-in default, and returns the function that checks them and builds the
+// options once fs is parsed. It does not touch the network, so it is table-tested.
 //
 //	DATABASE_URL                 --database-url         PostgreSQL URL (required)
 //	TOODOO_DIRECT_DATABASE_URL   --direct-database-url  URL for LISTEN, bypassing a transaction pooler (default DATABASE_URL)
@@ -31,19 +48,124 @@ type serveOptions struct {
 //	TOODOO_SESSION_KEYS          (environment only)     comma-separated keys, each >= 32 bytes; the first signs
 //	TOODOO_SECURE_COOKIES        --secure-cookies       mark cookies Secure (HTTPS)
 //	TOODOO_TRUSTED_PROXIES       --trusted-proxies      CIDRs whose X-Forwarded-* headers are believed
-//	TOODOO_LOG_FORMAT            --log-format           json, text or auto
+//	TOODOO_LOG_FORMAT            --log-format           json, text or auto (dev: default text)
 //	TOODOO_LOG_LEVEL             --log-level            debug, info, warn or error
 //	TOODOO_SPARE_SCHEMAS         --spare-schemas        spare tenant schemas kept ready for sign-ups (default 2)
-func serveConfig(args []string, e *env) (serveOptions, error) {
-	fs, dbURL := newFlagSet(e, "serve", "serve [flags]")
+//
+// dev is `toodoo dev`: session keys may be missing (web.Config.Dev then makes one up for the
+// process), and the log is text unless asked otherwise.
+func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serveOptions, error) {
+	logFormatDefault := "auto"
+	if dev {
+		logFormatDefault = "text"
+	}
 	direct := fs.String("direct-database-url", e.Getenv("TOODOO_DIRECT_DATABASE_URL"), "`URL` for LISTEN/NOTIFY that does not pass through a transaction-mode pooler (default $TOODOO_DIRECT_DATABASE_URL, else the database URL)")
-	addr := fs.String("addr", cmp.Or(e.Getenv("TOODOO_ADDR"), ":8080"), "`address` to listen on (default $TOODOO_ADDR or :8080)")
-	base := fs.String("base-domain", cmp.Or(e.Getenv("TOODOO_BASE_DOMAIN"), "localhost"), "the public site's `domain` (default $TOODOO_BASE_DOMAIN or localhost)")
+	addr := fs.String("addr", cmp.Or(e.Getenv("TOODOO_ADDR"), defaultAddr), "`address` to listen on (default $TOODOO_ADDR or "+defaultAddr+")")
+	base := fs.String("base-domain", cmp.Or(e.Getenv("TOODOO_BASE_DOMAIN"), defaultBaseDomain), "the public site's `domain` (default $TOODOO_BASE_DOMAIN or "+defaultBaseDomain+")")
 	secure := fs.String("secure-cookies", e.Getenv("TOODOO_SECURE_COOKIES"), "mark cookies Secure, for HTTPS (`bool`, default $TOODOO_SECURE_COOKIES or false)")
 	proxies := fs.String("trusted-proxies", e.Getenv("TOODOO_TRUSTED_PROXIES"), "comma-separated `CIDRs` whose X-Forwarded-For/-Host/-Proto are believed (default $TOODOO_TRUSTED_PROXIES)")
-	logFormat := fs.String("log-format", cmp.Or(e.Getenv("TOODOO_LOG_FORMAT"), "auto"), "`json`, text or auto (JSON unless stderr is a terminal)")
+	logFormat := fs.String("log-format", cmp.Or(e.Getenv("TOODOO_LOG_FORMAT"), logFormatDefault), "`json`, text or auto (JSON unless stderr is a terminal; default $TOODOO_LOG_FORMAT or "+logFormatDefault+")")
 	logLevel := fs.String("log-level", cmp.Or(e.Getenv("TOODOO_LOG_LEVEL"), "info"), "`level`: debug, info, warn or error")
-	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), "2"), "how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or 2; 0: none)")
+	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), strconv.Itoa(defaultSpareSchemas)), fmt.Sprintf("how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or %d; 0: none)", defaultSpareSchemas))
+	return func() (serveOptions, error) {
+		cmd := fs.Name()
+		var o serveOptions
+		if *dbURL == "" {
+			return o, usagef("%s: no database: set DATABASE_URL or pass --database-url", cmd)
+		}
+		o.DatabaseURL = *dbURL
+		o.Addr = *addr
+		baseDomain, err := tenancy.NormalizeDomain(*base)
+		if err != nil {
+			return o, usagef("%s: base domain: %s", cmd, toodoo.ErrorMessage(err))
+		}
+		o.Web = web.Config{
+			BaseDomain:        baseDomain,
+			DirectDatabaseURL: cmp.Or(*direct, *dbURL),
+			Dev:               dev,
+		}
+		keys, err := parseSessionKeys(e.Getenv("TOODOO_SESSION_KEYS"))
+		if err != nil {
+			return o, usagef("%s: TOODOO_SESSION_KEYS: %s", cmd, err)
+		}
+		if len(keys) == 0 && !dev {
+			return o, usagef("%s: TOODOO_SESSION_KEYS is not set: give one or more comma-separated random strings of at least %d bytes (e.g. from `openssl rand -base64 48`); `toodoo dev` works without", cmd, web.MinSessionKeyLen)
+		}
+		o.Web.SessionKeys = keys
+		if *secure != "" {
+			b, err := strconv.ParseBool(*secure)
+			if err != nil {
+				return o, usagef("%s: secure cookies: %q is not a boolean (true or false)", cmd, *secure)
+			}
+			o.Web.SecureCookies = b
+		}
+		n, err := strconv.Atoi(*spares)
+		if err != nil || n < 0 || n > 100 {
+			return o, usagef("%s: spare schemas %q: use a number from 0 to 100", cmd, *spares)
+		}
+		o.Web.SpareSchemas = n
+		if o.Web.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
+			return o, usagef("%s: trusted proxies: %s", cmd, err)
+		}
+		switch f := strings.ToLower(*logFormat); f {
+		case "json", "text", "auto":
+			o.LogFormat = f
+		default:
+			return o, usagef("%s: log format %q: use json, text or auto", cmd, *logFormat)
+		}
+		if err := o.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+			return o, usagef("%s: log level %q: use debug, info, warn or error", cmd, *logLevel)
+		}
+		return o, nil
+	}
+}
+
+// parseSessionKeys parses TOODOO_SESSION_KEYS: comma-separated keys, each at least
+// web.MinSessionKeyLen bytes (e.g. from `openssl rand -base64 48`).
+func parseSessionKeys(s string) ([][]byte, error) {
+	var keys [][]byte
+	for i, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if len(k) < web.MinSessionKeyLen {
+			return nil, fmt.Errorf("session key %d is %d bytes long; each key must be at least %d bytes (try: openssl rand -base64 48)", i+1, len(k), web.MinSessionKeyLen)
+		}
+		keys = append(keys, []byte(k))
+	}
+	return keys, nil
+}
+
+// parseTrustedProxies parses TOODOO_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is neither a CIDR nor an address", p)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not a CIDR: %w", p, err)
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
+// serveConfig reads `toodoo serve`'s options (serveFlags).
+func serveConfig(args []string, e *env) (serveOptions, error) {
+	fs, dbURL := newFlagSet(e, "serve", "serve [flags]")
+	build := serveFlags(fs, e, dbURL, false)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: toodoo serve [flags]\n\nRuns the web server until SIGINT or SIGTERM. TOODOO_SESSION_KEYS (comma-separated random\nstrings of at least 32 bytes; the first signs, all verify) is read from the environment only.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -51,53 +173,12 @@ func serveConfig(args []string, e *env) (serveOptions, error) {
 	if _, err := parseArgs(fs, args); err != nil {
 		return serveOptions{}, err
 	}
-	var o serveOptions
-	if *dbURL == "" {
-		return o, usagef("serve: no database: set DATABASE_URL or pass --database-url")
-	}
-	o.DatabaseURL = *dbURL
-	o.Web = web.Config{
-		Addr:              *addr,
-		BaseDomain:        *base,
-		DirectDatabaseURL: cmp.Or(*direct, *dbURL),
-	}
-	keys, err := web.ParseSessionKeys(e.Getenv("TOODOO_SESSION_KEYS"))
-	if err != nil {
-		return o, usagef("serve: TOODOO_SESSION_KEYS: %s", err)
-	}
-	if len(keys) == 0 {
-		return o, usagef("serve: TOODOO_SESSION_KEYS is not set: give one or more comma-separated random strings of at least %d bytes (e.g. from `openssl rand -base64 48`); `toodoo dev` works without", web.MinSessionKeyLen)
-	}
-	o.Web.SessionKeys = keys
-	if *secure != "" {
-		b, err := strconv.ParseBool(*secure)
-		if err != nil {
-			return o, usagef("serve: secure cookies: %q is not a boolean (true or false)", *secure)
-		}
-		o.Web.SecureCookies = b
-	}
-	if n, err := strconv.Atoi(*spares); err != nil || n < 0 || n > 100 {
-		return o, usagef("serve: spare schemas %q: use a number from 0 to 100", *spares)
-	} else {
-		o.Web.SpareSchemas = n
-	}
-	if o.Web.TrustedProxies, err = web.ParseTrustedProxies(*proxies); err != nil {
-		return o, usagef("serve: trusted proxies: %s", err)
-	}
-	switch f := strings.ToLower(*logFormat); f {
-	case "json", "text", "auto":
-		o.LogFormat = f
-	default:
-		return o, usagef("serve: log format %q: use json, text or auto", *logFormat)
-	}
-	if err := o.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
-		return o, usagef("serve: log level %q: use debug, info, warn or error", *logLevel)
-	}
-	return o, nil
+	return build()
 }
 
 // runServe runs the web server until ctx is done (SIGINT or SIGTERM), then shuts down
-// gracefully: stop accepting, finish in-flight requests (bounded), close the pool.
+// gracefully: stop accepting, finish in-flight requests (bounded), stop the server's background
+// work, close the pool.
 func runServe(ctx context.Context, args []string, e *env) error {
 	o, err := serveConfig(args, e)
 	if err != nil {
@@ -113,7 +194,11 @@ func runServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Run(ctx); err != nil {
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", o.Addr, err)
+	}
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	logger.Info("stopped")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -33,22 +34,31 @@ func TestServeConfig(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", base, nil, func(o serveOptions) bool {
-			return o.Web.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" &&
-				len(o.Web.SessionKeys) == 1 && !o.Web.SecureCookies && o.LogFormat == "auto" && o.LogLevel == slog.LevelInfo
+			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" &&
+				len(o.Web.SessionKeys) == 1 && !o.Web.SecureCookies && o.LogFormat == "auto" && o.LogLevel == slog.LevelInfo &&
+				o.Web.SpareSchemas == 2 && !o.Web.Dev
 		}, ""},
 		{"environment", with("TOODOO_ADDR", ":9000", "TOODOO_BASE_DOMAIN", "todo.example.com", "TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x",
-			"TOODOO_SECURE_COOKIES", "true", "TOODOO_TRUSTED_PROXIES", "10.0.0.0/8", "TOODOO_SESSION_KEYS", key+"1,"+key+"2"), nil, func(o serveOptions) bool {
-			return o.Web.Addr == ":9000" && o.Web.BaseDomain == "todo.example.com" && o.Web.DirectDatabaseURL == "postgres://direct/x" &&
+			"TOODOO_SECURE_COOKIES", "true", "TOODOO_TRUSTED_PROXIES", "10.0.0.0/8", "TOODOO_SESSION_KEYS", key+"1,"+key+"2",
+			"TOODOO_SPARE_SCHEMAS", "0", "TOODOO_LOG_FORMAT", "text", "TOODOO_LOG_LEVEL", "warn"), nil, func(o serveOptions) bool {
+			return o.Web.SpareSchemas == 0 && o.LogFormat == "text" && o.LogLevel == slog.LevelWarn && o.Addr == ":9000" && o.Web.BaseDomain == "todo.example.com" && o.Web.DirectDatabaseURL == "postgres://direct/x" &&
 				o.Web.SecureCookies && len(o.Web.TrustedProxies) == 1 && len(o.Web.SessionKeys) == 2 && string(o.Web.SessionKeys[0]) == key+"1"
 		}, ""},
 		{"flags override", with("TOODOO_ADDR", ":9000", "TOODOO_SECURE_COOKIES", "true"), []string{"--addr", ":7000", "--secure-cookies=false", "--log-format", "json", "--log-level", "debug"}, func(o serveOptions) bool {
-			return o.Web.Addr == ":7000" && !o.Web.SecureCookies && o.LogFormat == "json" && o.LogLevel == slog.LevelDebug
+			return o.Addr == ":7000" && !o.Web.SecureCookies && o.LogFormat == "json" && o.LogLevel == slog.LevelDebug
+		}, ""},
+		{"every flag", with("TOODOO_BASE_DOMAIN", "env.example.com", "TOODOO_SPARE_SCHEMAS", "5"), []string{"--base-domain", "Todo.Example.COM", "--direct-database-url", "postgres://direct/y",
+			"--trusted-proxies", "10.0.0.0/8,192.168.1.7", "--spare-schemas", "1", "--database-url", "postgres://db/y"}, func(o serveOptions) bool {
+			return o.Web.BaseDomain == "todo.example.com" && o.Web.DirectDatabaseURL == "postgres://direct/y" && len(o.Web.TrustedProxies) == 2 &&
+				o.Web.SpareSchemas == 1 && o.DatabaseURL == "postgres://db/y"
 		}, ""},
 		{"no database", map[string]string{"TOODOO_SESSION_KEYS": key}, nil, nil, "no database"},
 		{"no session keys", with("TOODOO_SESSION_KEYS", ""), nil, nil, "TOODOO_SESSION_KEYS is not set"},
 		{"short session key", with("TOODOO_SESSION_KEYS", "short"), nil, nil, "at least 32 bytes"},
 		{"bad secure cookies", with("TOODOO_SECURE_COOKIES", "sure"), nil, nil, "not a boolean"},
 		{"bad proxies", with("TOODOO_TRUSTED_PROXIES", "10.0.0.0/99"), nil, nil, "trusted proxies"},
+		{"bad base domain", with("TOODOO_BASE_DOMAIN", "http://example.com"), nil, nil, "base domain"},
+		{"bad spare schemas", with("TOODOO_SPARE_SCHEMAS", "-1"), nil, nil, "spare schemas"},
 		{"bad log format", base, []string{"--log-format", "xml"}, nil, "log format"},
 		{"bad log level", base, []string{"--log-level", "loud"}, nil, "log level"},
 		{"extra argument", base, []string{"now"}, nil, "unexpected argument"},
@@ -64,6 +74,79 @@ func TestServeConfig(t *testing.T) {
 			t.Errorf("%s: %v", test.name, err)
 		case !test.check(o):
 			t.Errorf("%s: unexpected options %+v", test.name, o)
+		}
+	}
+}
+
+// TestDevConfig: `toodoo dev` reads the same variables and flags through serveFlags, in dev
+// mode: no session key needed, a text log by default.
+func TestDevConfig(t *testing.T) {
+	t.Parallel()
+	for _, test := range []struct {
+		name  string
+		vars  map[string]string
+		args  []string
+		check func(serveOptions) bool
+	}{
+		{"defaults", map[string]string{"DATABASE_URL": "postgres://db/x"}, nil, func(o serveOptions) bool {
+			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" && o.Web.Dev &&
+				len(o.Web.SessionKeys) == 0 && o.Web.SpareSchemas == 2 && o.LogFormat == "text" && o.LogLevel == slog.LevelInfo
+		}},
+		{"environment and flags", map[string]string{"DATABASE_URL": "postgres://db/x", "TOODOO_ADDR": ":9000", "TOODOO_BASE_DOMAIN": "dev.test",
+			"TOODOO_DIRECT_DATABASE_URL": "postgres://direct/x", "TOODOO_SESSION_KEYS": strings.Repeat("k", 32)}, []string{"--addr", "127.0.0.1:0", "--log-format", "json"}, func(o serveOptions) bool {
+			return o.Addr == "127.0.0.1:0" && o.Web.BaseDomain == "dev.test" && o.Web.DirectDatabaseURL == "postgres://direct/x" &&
+				len(o.Web.SessionKeys) == 1 && o.LogFormat == "json"
+		}},
+	} {
+		e := &env{Getenv: func(k string) string { return test.vars[k] }, Stdout: io.Discard, Stderr: io.Discard}
+		fs, dbURL := newFlagSet(e, "dev", "dev [flags]")
+		build := serveFlags(fs, e, dbURL, true)
+		if _, err := parseArgs(fs, test.args); err != nil {
+			t.Fatalf("%s: %v", test.name, err)
+		}
+		if o, err := build(); err != nil {
+			t.Errorf("%s: %v", test.name, err)
+		} else if !test.check(o) {
+			t.Errorf("%s: unexpected options %+v", test.name, o)
+		}
+	}
+}
+
+func TestParseSessionKeys(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("k", 32)
+	for _, test := range []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"", 0, false},
+		{long, 1, false},
+		{long + "," + long + "2", 2, false},
+		{" " + long + " , ", 1, false},
+		{"short", 0, true},
+		{long + ",short", 0, true},
+	} {
+		keys, err := parseSessionKeys(test.in)
+		if len(keys) != test.want || (err != nil) != test.wantErr {
+			t.Errorf("parseSessionKeys(%q) = %d keys, %v; want %d, error %t", test.in, len(keys), err, test.want, test.wantErr)
+		}
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	got, err := parseTrustedProxies("10.0.0.0/8, 192.168.1.7 ,::1, fd00::/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.168.1.7/32", "::1/128", "fd00::/8"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0.0/8,nope"} {
+		if _, err := parseTrustedProxies(bad); err == nil {
+			t.Errorf("parseTrustedProxies(%q): no error", bad)
 		}
 	}
 }

@@ -31,7 +31,7 @@ func runTenant(ctx context.Context, args []string, e *env) error {
 func baseDomain(e *env) string {
 	base := strings.TrimPrefix(tenancy.NormalizeHost(e.Getenv("TOODOO_BASE_DOMAIN")), ".")
 	if base == "" {
-		return "localhost"
+		return defaultBaseDomain
 	}
 	return base
 }
