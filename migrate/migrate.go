@@ -866,9 +866,7 @@ func (r *runner) desiredFingerprint(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("migrate: build the template: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // always rolled back
-	ident := pgx.Identifier{scratchSchema}.Sanitize()
-	script := "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" + schemadef.Script(r.def.TenantDDL())
-	if _, err := tx.Exec(ctx, script, pgx.QueryExecModeSimpleProtocol); err != nil {
+	if _, err := tx.Exec(ctx, r.def.CreateTenantScript(scratchSchema), pgx.QueryExecModeSimpleProtocol); err != nil {
 		return "", fmt.Errorf("migrate: build the template: %w", err)
 	}
 	fp, err := fingerprintOne(ctx, tx, scratchSchema)
