@@ -362,7 +362,7 @@ func (r *runner) selectTenants(fleet []shareddb.LedgerFleetRow, ok bool) ([]shar
 
 // isCurrent reports whether the ledger says the schema has the state hash, with no error since.
 func isCurrent(row shareddb.LedgerFleetRow, hash string) bool {
-	return row.AppliedHash != nil && *row.AppliedHash == hash && row.LastError == nil
+	return SchemaState(deref(row.AppliedHash), deref(row.LastError), hash) == StateCurrent
 }
 
 // atlas returns the Atlas inspector, opened on first use (a run with nothing due never needs it).

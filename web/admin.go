@@ -9,6 +9,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -26,7 +27,7 @@ type adminPage struct {
 type adminTenant struct {
 	shareddb.TenantListRow
 	Domains     []string
-	SchemaState string // "current", "behind", "unknown" (not in the ledger) or "error"
+	SchemaState string // migrate.StateCurrent, StateBehind or StateFailed
 	URL         string
 }
 
@@ -54,16 +55,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	hash := s.def.TenantHash()
 	for _, t := range l.tenants {
 		at := adminTenant{TenantListRow: t, Domains: byTenant[t.ID]}
-		switch {
-		case t.LastError != "":
-			at.SchemaState = "error"
-		case t.AppliedHash == "":
-			at.SchemaState = "unknown"
-		case t.AppliedHash == hash:
-			at.SchemaState = "current"
-		default:
-			at.SchemaState = "behind"
-		}
+		at.SchemaState = migrate.SchemaState(t.AppliedHash, t.LastError, hash)
 		if t.PrimaryDomain != "" {
 			at.URL = s.siteURL(r, t.PrimaryDomain) + "/"
 		}
