@@ -143,10 +143,11 @@ func fingerprintOne(ctx context.Context, q querier, name string) (string, error)
 	return fps[name], nil
 }
 
-// shortFP abbreviates a fingerprint for people.
-func shortFP(fp string) string {
-	if len(fp) > 8 {
-		return fp[:8]
+// ShortHash abbreviates a fingerprint or a state hash (SharedHash, TenantHash) for people, in
+// migrate's messages and in the reports the CLI prints.
+func ShortHash(h string) string {
+	if len(h) > 8 {
+		return h[:8]
 	}
-	return fp
+	return h
 }

@@ -204,7 +204,7 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 		problems = append(problems, fmt.Sprintf("%d of %d schemas failed", sum.Failed, sum.Schemas))
 	}
 	if opts.DryRun && sum.Drifted > 0 {
-		problems = append(problems, fmt.Sprintf("%d %s drifted from schema.hcl (not repaired: dry run)", sum.Drifted, plural(sum.Drifted, "schema", "schemas")))
+		problems = append(problems, Plural(sum.Drifted, "schema")+" drifted from schema.hcl (not repaired: dry run)")
 	}
 	if len(problems) > 0 {
 		return sum, fmt.Errorf("migrate: %s: %w", strings.Join(problems, "; "), ErrIncomplete)
@@ -715,7 +715,7 @@ func (r *runner) checkGroup(ctx context.Context, applied []string, hash, expecte
 			same = append(same, name)
 			continue
 		}
-		cause := fmt.Errorf("after the plan its catalog differs from that of the first schema of its group (fingerprint %s, not %s): it was not in the state the plan was made for; the next run plans it anew", shortFP(fps[name]), shortFP(expected))
+		cause := fmt.Errorf("after the plan its catalog differs from that of the first schema of its group (fingerprint %s, not %s): it was not in the state the plan was made for; the next run plans it anew", ShortHash(fps[name]), ShortHash(expected))
 		res := Result{Schema: name, Err: errors.Join(fmt.Errorf("apply to %q: %w", name, cause), r.recordError(ctx, []string{name}, hash, cause))}
 		r.count(func(s *Summary) { s.Applied--; s.Failed++; s.Failures = append(s.Failures, res) })
 	}
@@ -876,11 +876,13 @@ func (r *runner) desiredFingerprint(ctx context.Context) (string, error) {
 	return fp, nil
 }
 
-func plural(n int, one, many string) string {
+// Plural writes n and noun, adding an s unless n is 1 ("1 schema", "3 schemas"): counts in
+// migrate's messages and in the reports the CLI prints are spelled alike.
+func Plural(n int, noun string) string {
 	if n == 1 {
-		return one
+		return fmt.Sprintf("%d %s", n, noun)
 	}
-	return many
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func truncate(s string, n int) string {
