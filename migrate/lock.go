@@ -27,7 +27,7 @@ func (e *lockedError) Unwrap() []error { return []error{e.detail, ErrLocked} }
 // ErrLockLost is wrapped by Run's error when the connection that holds the migrators' advisory
 // lock fails during the run (the server ended it, the network or a pooler dropped it): another
 // migrator could take the lock then, so the run stops instead of going on without it.
-var ErrLockLost = errors.New("the migrators' advisory lock was lost (its connection failed), so the run stopped; rerun toodoo migrate")
+var ErrLockLost = errors.New("the migrators' advisory lock was lost (its connection failed)")
 
 // keepaliveTimeout bounds one keepalive statement: a connection silent for that long (a network
 // gone quiet) counts as lost. It is not the interval, so that a short interval on a busy server

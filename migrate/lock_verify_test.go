@@ -267,6 +267,7 @@ func TestLockLost(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // many keepalives
 	close(blocker.resume)
 	res := <-done
+	t.Logf("the run's error: %v", res.err)
 	if !errors.Is(res.err, migrate.ErrLockLost) || !strings.Contains(res.err.Error(), "advisory lock was lost") {
 		t.Fatalf("err = %v, want ErrLockLost", res.err)
 	}
