@@ -221,10 +221,10 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 	}
 	_ = canaries.Wait()
 
-	rest := r.limited()
+	others := r.limited()
 	for _, g := range groups {
 		for _, name := range g.rest {
-			rest.Go(func() error {
+			others.Go(func() error {
 				if ctx.Err() != nil {
 					r.skip(1)
 					return nil
@@ -238,7 +238,7 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 			})
 		}
 	}
-	_ = rest.Wait()
+	_ = others.Wait()
 
 	// The changes are committed: check them even if the run was interrupted.
 	checks, checkCtx := r.limited(), context.WithoutCancel(ctx)
