@@ -58,13 +58,13 @@ func TestCheckGroup(t *testing.T) {
 		if err := rows.Scan(&name, &fp, &failed); err != nil {
 			t.Fatal(err)
 		}
-		state := "fingerprint=" + shortFP(fp)
+		state := "fingerprint=" + ShortHash(fp)
 		if failed {
 			state = "failed"
 		}
 		got = append(got, name+":"+state)
 	}
-	want := "odd:failed same1:fingerprint=" + shortFP(expected) + " same2:fingerprint=" + shortFP(expected)
+	want := "odd:failed same1:fingerprint=" + ShortHash(expected) + " same2:fingerprint=" + ShortHash(expected)
 	if strings.Join(got, " ") != want {
 		t.Errorf("ledger %v, want %s", got, want)
 	}

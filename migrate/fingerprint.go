@@ -143,10 +143,51 @@ func fingerprintOne(ctx context.Context, q querier, name string) (string, error)
 	return fps[name], nil
 }
 
-// shortFP abbreviates a fingerprint for people.
-func shortFP(fp string) string {
-	if len(fp) > 8 {
-		return fp[:8]
+// fingerprintAll fingerprints many schemas in one query, in a read-only transaction with JIT off
+// (compiling the query would cost more than running it).
+func (r *runner) fingerprintAll(ctx context.Context, names []string) (map[string]string, error) {
+	var fps map[string]string
+	err := pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('jit', 'off', true)"); err != nil {
+			return err
+		}
+		var err error
+		fps, err = fingerprints(ctx, tx, names)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return fp
+	return fps, nil
+}
+
+// scratchSchema is where desiredFingerprint builds the template; "toodoo_" names are reserved,
+// so no tenant can have it, and the transaction that creates it is always rolled back.
+const scratchSchema = "toodoo_migrate_scratch"
+
+// desiredFingerprint returns the fingerprint of a schema made from the tenant template, built
+// in a transaction that is rolled back.
+func (r *runner) desiredFingerprint(ctx context.Context) (string, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("migrate: build the template: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // always rolled back
+	if _, err := tx.Exec(ctx, r.def.CreateTenantScript(scratchSchema), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return "", fmt.Errorf("migrate: build the template: %w", err)
+	}
+	fp, err := fingerprintOne(ctx, tx, scratchSchema)
+	if err != nil {
+		return "", fmt.Errorf("migrate: %w", err)
+	}
+	return fp, nil
+}
+
+// ShortHash abbreviates a fingerprint or a state hash (SharedHash, TenantHash) for people, in
+// migrate's messages and in the reports the CLI prints.
+func ShortHash(h string) string {
+	if len(h) > 8 {
+		return h[:8]
+	}
+	return h
 }

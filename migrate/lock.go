@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,13 +24,19 @@ type lockedError struct{ detail *toodoo.Error }
 func (e *lockedError) Error() string   { return e.detail.Message }
 func (e *lockedError) Unwrap() []error { return []error{e.detail, ErrLocked} }
 
-// lockKeepalive is how often the lock's idle transaction says something, so that an
-// idle_in_transaction_session_timeout (in PostgreSQL or a pooler) does not end it mid-run.
-const lockKeepalive = 5 * time.Second
+// ErrLockLost is wrapped by Run's error when the connection that holds the migrators' advisory
+// lock fails during the run (the server ended it, the network or a pooler dropped it): another
+// migrator could take the lock then, so the run stops instead of going on without it.
+var ErrLockLost = errors.New("the migrators' advisory lock was lost (its connection failed)")
 
-// acquireLock takes the migrators' advisory lock on a connection of its own and returns the
-// function that releases it. Without wait, a held lock is an error at once; with wait, it blocks
-// until the lock is free or ctx ends.
+// keepaliveTimeout bounds one keepalive statement: a connection silent for that long (a network
+// gone quiet) counts as lost. It is not the interval, so that a short interval on a busy server
+// does not count slow answers as lost connections.
+const keepaliveTimeout = 10 * time.Second
+
+// acquireLock takes the migrators' advisory lock on a connection of its own and returns a context
+// derived from ctx for the run, and the function that releases the lock. Without wait, a held
+// lock is an error at once; with wait, it blocks until the lock is free or ctx ends.
 //
 // The lock is transaction-level, taken in a transaction that stays open for the whole run
 // (pg_advisory_xact_lock): a transaction-mode pooler such as PgBouncer keeps one server
@@ -37,21 +44,26 @@ const lockKeepalive = 5 * time.Second
 // would stay behind on a server connection other clients then use. The open transaction has no
 // snapshot between statements (READ COMMITTED), so it holds back no vacuum. If the process dies,
 // the connection ends and the lock with it.
-func acquireLock(ctx context.Context, url string, wait bool, rep Reporter) (release func(), err error) {
+//
+// Every keepalive the transaction runs a statement, so that an idle_in_transaction_session_timeout
+// (in PostgreSQL or a pooler) does not end it mid-run. If that statement fails, the lock is gone
+// with the connection: the returned context is cancelled with a cause that wraps ErrLockLost, and
+// every transaction of the run still open is cancelled with it.
+func acquireLock(ctx context.Context, url string, wait bool, keepalive time.Duration, rep Reporter) (context.Context, func(), error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: parse the database URL for the lock: %w", err)
+		return nil, nil, fmt.Errorf("migrate: parse the database URL for the lock: %w", err)
 	}
 	if _, set := cfg.RuntimeParams["application_name"]; !set {
 		cfg.RuntimeParams["application_name"] = "toodoo migrate"
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: connect for the migration lock: %w", err)
+		return nil, nil, fmt.Errorf("migrate: connect for the migration lock: %w", err)
 	}
-	fail := func(err error) (func(), error) {
+	fail := func(err error) (context.Context, func(), error) {
 		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, err
+		return nil, nil, err
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -74,25 +86,31 @@ func acquireLock(ctx context.Context, url string, wait bool, rep Reporter) (rele
 		}
 	}
 
+	runCtx, cancel := context.WithCancelCause(ctx)
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(lockKeepalive)
+		tick := time.NewTicker(keepalive)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-tick.C:
-				kctx, cancel := context.WithTimeout(context.Background(), lockKeepalive)
-				_, _ = tx.Exec(kctx, "SELECT 1")
-				cancel()
+				kctx, kcancel := context.WithTimeout(context.WithoutCancel(ctx), keepaliveTimeout)
+				_, err := tx.Exec(kctx, "SELECT 1")
+				kcancel()
+				if err != nil {
+					cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
+					return
+				}
 			}
 		}
 	}()
-	return func() {
+	return runCtx, func() {
 		close(stop)
 		<-stopped
+		cancel(nil)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = tx.Rollback(ctx) // ends the transaction, and the lock

@@ -230,3 +230,54 @@ func TestVerify(t *testing.T) {
 		t.Errorf("final verify: %+v, want %+v", got, want)
 	}
 }
+
+// A run whose lock connection dies stops: the keepalive notices, the run's context is cancelled
+// with ErrLockLost as its cause, nothing more is applied, and the error says the lock was lost.
+// The next run takes the lock and does the work.
+func TestLockLost(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	direct := dbtest.DirectURL(t, url)
+	def := schemadef.MustDefault()
+	createTenants(t, url, def, "one", "two")
+	run(t, url, def, migrate.Options{})
+	next := withPriority(t)
+
+	blocker := &blockingReporter{planned: make(chan struct{}), resume: make(chan struct{})}
+	type result struct {
+		sum *migrate.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := migrate.Run(context.Background(), url, next, migrate.Options{DirectURL: direct, LockKeepalive: 20 * time.Millisecond}, blocker)
+		done <- result{sum, err}
+	}()
+	select {
+	case <-blocker.planned: // the run holds the lock and has planned
+	case res := <-done:
+		t.Fatalf("the run ended before planning: %v (summary %+v)", res.err, res.sum)
+	}
+	// End the lock's session, as a server restart, a network failure or an operator would.
+	if n := queryInt(t, direct, `SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+		  AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid`, int64(0x746f6f646f6f)); n != 1 {
+		t.Fatalf("terminated %d lock holders, want 1", n)
+	}
+	time.Sleep(500 * time.Millisecond) // many keepalives
+	close(blocker.resume)
+	res := <-done
+	t.Logf("the run's error: %v", res.err)
+	if !errors.Is(res.err, migrate.ErrLockLost) || !strings.Contains(res.err.Error(), "advisory lock was lost") {
+		t.Fatalf("err = %v, want ErrLockLost", res.err)
+	}
+	if res.sum.Applied != 0 || res.sum.Skipped != 2 {
+		t.Errorf("summary %+v, want nothing applied and 2 skipped", res.sum)
+	}
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'`); n != 0 {
+		t.Errorf("%d schemas changed after the lock was lost", n)
+	}
+	if got, want := countsOf(run(t, url, next, migrate.Options{})), (counts{Schemas: 3, Current: 1, Applied: 2, Inspections: 1}); got != want {
+		t.Errorf("the next run: %+v, want %+v", got, want)
+	}
+}

@@ -13,12 +13,28 @@ import (
 	"github.com/toodoo/toodoo/schemadef"
 )
 
-// Schema states in a StatusReport.
+// Schema states, as SchemaState judges them. Every place that shows a schema's state (migrate
+// status, tenant list, the platform admin page) uses these three words.
 const (
 	StateCurrent = "current" // the ledger records the desired state and no error since
-	StateBehind  = "behind"  // the ledger records an older state, or nothing
+	StateBehind  = "behind"  // the ledger records an older state, or nothing (never migrated, or created outside toodoo): the next run migrates it
 	StateFailed  = "failed"  // the last attempt failed (last_error is set)
 )
+
+// SchemaState judges a schema's ledger row against the desired state hash: StateFailed if the row
+// has an error, StateCurrent if it records desired, StateBehind otherwise (also when there is
+// no row: pass "" for a missing applied hash or error). It is the one rule Run uses to decide
+// what is due, so what people are shown and what the migrator does agree.
+func SchemaState(appliedHash, lastError, desired string) string {
+	switch {
+	case lastError != "":
+		return StateFailed
+	case appliedHash != "" && appliedHash == desired:
+		return StateCurrent
+	default:
+		return StateBehind
+	}
+}
 
 // SchemaStatus is one schema's line in the ledger, judged against the desired state.
 type SchemaStatus struct {
@@ -77,18 +93,24 @@ func Status(ctx context.Context, url string, def *schemadef.Definition) (*Status
 			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt,
 			AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
 		}
-		switch {
-		case row.LastError != nil:
-			st.State = StateFailed
+		st.State = SchemaState(deref(row.AppliedHash), deref(row.LastError), hash)
+		switch st.State {
+		case StateFailed:
 			rep.Failed++
-		case isCurrent(row, hash):
-			st.State = StateCurrent
+		case StateCurrent:
 			rep.Current++
 		default:
-			st.State = StateBehind
 			rep.Behind++
 		}
 		rep.Schemas = append(rep.Schemas, st)
 	}
 	return rep, nil
+}
+
+// deref is *s, or "" for nil (a ledger column that is NULL).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

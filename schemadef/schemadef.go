@@ -17,6 +17,7 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	"ariga.io/atlas/sql/schema"
+	"github.com/jackc/pgx/v5"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/toodoo/toodoo"
@@ -92,6 +93,19 @@ func (d *Definition) SharedDDL() []string { return d.sharedDDL }
 // TenantDDL returns the statements that create the tenant template's objects, without a schema
 // qualifier: they are run with search_path set to the new tenant's schema.
 func (d *Definition) TenantDDL() []string { return d.tenantDDL }
+
+// CreateTenantScript returns the script that makes the tenant schema name from the template in
+// one round trip: CREATE SCHEMA, SET LOCAL search_path to it, the template DDL, and SET LOCAL
+// search_path back to empty, so that statements after it in the same transaction run with the
+// empty path every connection has. It holds several statements and no arguments: send it with
+// the simple protocol (pgx.QueryExecModeSimpleProtocol), inside a transaction (SET LOCAL ends
+// with it). name is quoted, so it is safe whatever it holds. Tenant creation, spare schemas and
+// the migrator's scratch template all build a schema with it, so they build the same schema.
+func (d *Definition) CreateTenantScript(name string) string {
+	ident := pgx.Identifier{name}.Sanitize()
+	return "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" +
+		Script(d.tenantDDL) + "SET LOCAL search_path TO '';\n"
+}
 
 // SharedHash names the desired state of the shared schema.
 func (d *Definition) SharedHash() string { return d.sharedHash }

@@ -85,3 +85,14 @@ func TestLoadRefusesBrokenFiles(t *testing.T) {
 		}
 	}
 }
+
+// CreateTenantScript quotes the name, scopes the template to it and leaves the path empty after.
+func TestCreateTenantScript(t *testing.T) {
+	t.Parallel()
+	def := schemadef.MustDefault()
+	got := def.CreateTenantScript(`we"ird`)
+	want := "CREATE SCHEMA \"we\"\"ird\";\nSET LOCAL search_path TO \"we\"\"ird\";\n" + schemadef.Script(def.TenantDDL()) + "SET LOCAL search_path TO '';\n"
+	if got != want {
+		t.Errorf("CreateTenantScript:\n%s\nwant:\n%s", got, want)
+	}
+}

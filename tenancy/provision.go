@@ -331,6 +331,6 @@ func createSchema(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *sche
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, createScript(def, name), pgx.QueryExecModeSimpleProtocol)
+	_, err := tx.Exec(ctx, def.CreateTenantScript(name), pgx.QueryExecModeSimpleProtocol)
 	return err
 }

@@ -75,7 +75,7 @@ func (db *DB) buildSpare(ctx context.Context, def *schemadef.Definition) error {
 	}
 	name := sparePrefix + hex.EncodeToString(b[:])
 	err := db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
-		if _, err := tx.Exec(ctx, createScript(def, name), pgx.QueryExecModeSimpleProtocol); err != nil {
+		if _, err := tx.Exec(ctx, def.CreateTenantScript(name), pgx.QueryExecModeSimpleProtocol); err != nil {
 			return err
 		}
 		return q.LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: def.TenantHash()})
@@ -100,12 +100,4 @@ func (db *DB) dropSpare(ctx context.Context, name string) error {
 		return fmt.Errorf("tenancy: drop stale spare schema %s: %w", name, err)
 	}
 	return nil
-}
-
-// createScript is the cold path's single round trip: the schema, the scoped search_path and the
-// whole template, sent with the simple protocol (no arguments), which allows several statements.
-func createScript(def *schemadef.Definition, name string) string {
-	ident := pgx.Identifier{name}.Sanitize()
-	return "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" +
-		schemadef.Script(def.TenantDDL()) + "SET LOCAL search_path TO '';\n"
 }

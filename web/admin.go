@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -24,7 +25,7 @@ type adminPage struct {
 
 type adminTenant struct {
 	tenancy.Summary
-	SchemaState string // "current", "behind", "unknown" (not in the ledger) or "error"
+	SchemaState string // migrate.StateCurrent, StateBehind or StateFailed
 	URL         string
 }
 
@@ -36,16 +37,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	hash := s.def.TenantHash()
 	for _, t := range tenants {
 		at := adminTenant{Summary: t}
-		switch {
-		case t.LastError != "":
-			at.SchemaState = "error"
-		case t.AppliedHash == "":
-			at.SchemaState = "unknown"
-		case t.AppliedHash == hash:
-			at.SchemaState = "current"
-		default:
-			at.SchemaState = "behind"
-		}
+		at.SchemaState = migrate.SchemaState(t.AppliedHash, t.LastError, hash)
 		if t.PrimaryDomain != "" {
 			at.URL = s.siteURL(r, t.PrimaryDomain) + "/"
 		}

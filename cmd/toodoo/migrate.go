@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/migrate"
@@ -100,14 +99,7 @@ type migrateReporter struct {
 }
 
 func newMigrateReporter(out io.Writer, dryRun bool) *migrateReporter {
-	return &migrateReporter{out: out, tty: isTTY(out), dryRun: dryRun, printed: map[string]bool{}}
-}
-
-// isTTY reports whether w is a terminal (a progress bar would be noise in a log). Unlike
-// isTerminal (serve.go), it asks the terminal driver, so /dev/null is not one.
-func isTTY(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return &migrateReporter{out: out, tty: isTerminal(out), dryRun: dryRun, printed: map[string]bool{}}
 }
 
 func (r *migrateReporter) Waiting() {
@@ -121,9 +113,9 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 	case p.Shared:
 		head = `public`
 	case p.Missing:
-		head = fmt.Sprintf("%s (missing)", countSchemas(len(p.Schemas)))
+		head = fmt.Sprintf("%s (missing)", migrate.Plural(len(p.Schemas), "schema"))
 	default:
-		head = fmt.Sprintf("%s at fingerprint %s", countSchemas(len(p.Schemas)), short(p.Fingerprint))
+		head = fmt.Sprintf("%s at fingerprint %s", migrate.Plural(len(p.Schemas), "schema"), migrate.ShortHash(p.Fingerprint))
 	}
 	if !p.Shared {
 		head += " (" + listNames(p.Schemas, 3) + ")"
@@ -142,7 +134,7 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 		fmt.Fprintf(r.out, "%s: already as schema.hcl says; updating the ledger\n", head)
 		return
 	}
-	fmt.Fprintf(r.out, "%s: %d statement%s\n", head, len(p.Statements), plural(len(p.Statements)))
+	fmt.Fprintf(r.out, "%s: %s\n", head, migrate.Plural(len(p.Statements), "statement"))
 	for _, s := range p.Statements {
 		fmt.Fprintf(r.out, "    %s;\n", s)
 	}
@@ -157,7 +149,7 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 func (r *migrateReporter) Applying(n int) {
 	r.finish()
 	if !r.tty {
-		fmt.Fprintf(r.out, "Applying to %s...\n", countSchemas(n))
+		fmt.Fprintf(r.out, "Applying to %s...\n", migrate.Plural(n, "schema"))
 		return
 	}
 	r.bar = progressbar.NewOptions(n,
@@ -290,7 +282,7 @@ func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "%d current, %d behind, %d failed (desired state: public %s, tenants %s; drift not checked: toodoo migrate --verify --dry-run)\n",
-		st.Current, st.Behind, st.Failed, short(st.SharedHash), short(st.TenantHash))
+		st.Current, st.Behind, st.Failed, migrate.ShortHash(st.SharedHash), migrate.ShortHash(st.TenantHash))
 	return nil
 }
 
@@ -310,26 +302,10 @@ func loadSchema(file string) (*schemadef.Definition, error) {
 	return def, nil
 }
 
-func countSchemas(n int) string { return fmt.Sprintf("%d schema%s", n, plural(n)) }
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // listNames lists up to max names, then how many more.
 func listNames(names []string, max int) string {
 	if len(names) <= max {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
-}
-
-func short(hash string) string {
-	if len(hash) > 8 {
-		return hash[:8]
-	}
-	return hash
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -77,7 +78,7 @@ type tenantRow struct {
 	Status        string     `json:"status"`
 	PrimaryDomain string     `json:"primary_domain"`
 	Members       int64      `json:"members"`
-	SchemaState   string     `json:"schema_state"` // current, behind, failed or unknown
+	SchemaState   string     `json:"schema_state"` // migrate.SchemaState: current, behind or failed
 	AppliedAt     *time.Time `json:"applied_at"`
 	LastError     string     `json:"last_error,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
@@ -102,15 +103,7 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 		}
 		list := make([]tenantRow, len(rows))
 		for i, r := range rows {
-			state := "unknown" // no ledger row: created outside toodoo, or never migrated
-			switch {
-			case r.LastError != "":
-				state = "failed"
-			case r.AppliedHash == def.TenantHash():
-				state = "current"
-			case r.AppliedHash != "":
-				state = "behind"
-			}
+			state := migrate.SchemaState(r.AppliedHash, r.LastError, def.TenantHash())
 			list[i] = tenantRow{Name: r.Schema, DisplayName: r.DisplayName, Status: r.Status,
 				PrimaryDomain: r.PrimaryDomain, Members: r.MemberCount, SchemaState: state,
 				AppliedAt: r.AppliedAt, LastError: r.LastError, CreatedAt: r.CreatedAt}

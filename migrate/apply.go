@@ -1,0 +1,114 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/schemadef"
+)
+
+// applyOne applies p to one schema in one transaction: the statements (unqualified for a
+// tenant, run with SET LOCAL search_path) and the schema's ledger row, with its new fingerprint
+// if measure is set. On failure it rolls back and records the error in the ledger in a
+// transaction of its own.
+func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
+	start := time.Now()
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var script strings.Builder
+		fmt.Fprintf(&script, "SET LOCAL lock_timeout = %d;\n", max(1, r.opts.LockTimeout.Milliseconds()))
+		// The change and its ledger row commit together, so a crash can lose both, never one
+		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
+		// good part of the cost of a small DDL transaction.
+		script.WriteString("SET LOCAL synchronous_commit = off;\n")
+		if !p.Shared {
+			script.WriteString("SET LOCAL search_path TO " + pgx.Identifier{name}.Sanitize() + ";\n")
+		}
+		script.WriteString(schemadef.Script(p.Statements))
+		// The simple protocol carries several statements in one round trip; nothing in the
+		// script comes from input except the quoted schema name.
+		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+			return err
+		}
+		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash}
+		if measure {
+			var err error
+			if fp, err = fingerprintOne(ctx, tx, name); err != nil {
+				return err
+			}
+			params.Fingerprint = &fp
+		}
+		return shareddb.New(tx).LedgerRecordApplied(ctx, params)
+	})
+	res := Result{Schema: name, Err: err, Duration: time.Since(start)}
+	if err != nil {
+		res.Err = fmt.Errorf("apply to %q: %w", name, err)
+		switch cause := context.Cause(ctx); {
+		case cause == nil:
+			res.Err = errors.Join(res.Err, r.recordError(ctx, []string{name}, hash, err))
+		case cause != ctx.Err():
+			// Cut short for a reason of the run's (the lock was lost): say which.
+			res.Err = fmt.Errorf("%w: %w", res.Err, cause)
+		}
+		r.count(func(s *Summary) { s.Failed++; s.Failures = append(s.Failures, res) })
+	} else {
+		r.count(func(s *Summary) { s.Applied++ })
+	}
+	r.rep.Done(res)
+	return fp, res.Err
+}
+
+// failAll counts every schema of p as failed with err and records err in the ledger (unless
+// DryRun). No Done is reported: the plan itself says why.
+func (r *runner) failAll(ctx context.Context, p *Plan, hash string, err error) {
+	if !r.opts.DryRun {
+		err = errors.Join(err, r.recordError(ctx, p.Schemas, hash, err))
+	}
+	r.count(func(s *Summary) {
+		s.Failed += len(p.Schemas)
+		for _, name := range p.Schemas {
+			s.Failures = append(s.Failures, Result{Schema: name, Err: err})
+		}
+	})
+}
+
+// recordError writes cause to the ledger rows of names, and returns an error if it could not
+// (none when the ledger does not exist: "public" failed on an empty database).
+func (r *runner) recordError(ctx context.Context, names []string, hash string, cause error) error {
+	err := shareddb.New(r.pool).LedgerRecordError(ctx, shareddb.LedgerRecordErrorParams{
+		SchemaNames: names, AttemptedHash: hash, LastError: toodoo.Truncate(cause.Error(), 2000),
+	})
+	var pgErr *pgconn.PgError
+	if err == nil || (errors.As(err, &pgErr) && pgErr.Code == "42P01") {
+		return nil
+	}
+	return fmt.Errorf("record the error in the ledger: %w", err)
+}
+
+// recordAll records that p's schemas, already in the desired state, have hash.
+func (r *runner) recordAll(ctx context.Context, p *Plan, hash string, fp *string) {
+	if r.opts.DryRun {
+		r.count(func(s *Summary) { s.Pending += len(p.Schemas) })
+		return
+	}
+	err := shareddb.New(r.pool).LedgerRecordAppliedMany(ctx, shareddb.LedgerRecordAppliedManyParams{
+		SchemaNames: p.Schemas, AppliedHash: hash, Fingerprint: fp,
+	})
+	if err != nil {
+		r.count(func(s *Summary) {
+			s.Failed += len(p.Schemas)
+			for _, name := range p.Schemas {
+				s.Failures = append(s.Failures, Result{Schema: name, Err: fmt.Errorf("record in the ledger: %w", err)})
+			}
+		})
+		return
+	}
+	r.count(func(s *Summary) { s.Recorded += len(p.Schemas) })
+}

@@ -1,0 +1,103 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"ariga.io/atlas/sql/postgres"
+	"ariga.io/atlas/sql/schema"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/schemadef"
+)
+
+// plan inspects schema name with Atlas and fills p with what brings it to schema.hcl: the
+// statements (schema-qualified for "public", unqualified for a tenant, whose plan is applied with
+// search_path set), the changes among them that can lose data, and whether they are refused.
+// "public" that does not exist yet is planned from nothing, CREATE SCHEMA first; a tenant schema
+// that does not exist is an error (it was dropped since it was fingerprinted).
+func (r *runner) plan(ctx context.Context, p *Plan, name string) error {
+	p.Inspected = name
+	cur, err := r.inspect(ctx, name)
+	create := false
+	switch {
+	case schema.IsNotExistError(err) && p.Shared:
+		cur, create = schema.New(name), true
+	case schema.IsNotExistError(err):
+		return fmt.Errorf("schema %q does not exist, although the tenant registry lists it", name)
+	case err != nil:
+		return err
+	}
+	want, err := r.desired(name, p.Shared)
+	if err != nil {
+		return err
+	}
+	changes, err := postgres.DefaultDiff.SchemaDiff(cur, want)
+	if err != nil {
+		return fmt.Errorf("diff schema %q: %w", name, err)
+	}
+	if p.Statements, err = schemadef.Render(changes, p.Shared); err != nil {
+		return fmt.Errorf("plan schema %q: %w", name, err)
+	}
+	if create {
+		p.Statements = append([]string{"CREATE SCHEMA " + pgx.Identifier{name}.Sanitize()}, p.Statements...)
+	}
+	p.Destructive = destructive(changes)
+	p.Refused = len(p.Destructive) > 0 && !r.opts.AllowDestructive
+	return nil
+}
+
+// desired evaluates schema.hcl for schema name: "public", or the template for tenant name.
+func (r *runner) desired(name string, shared bool) (*schema.Schema, error) {
+	if shared {
+		return r.def.Shared()
+	}
+	return r.def.Tenant(name)
+}
+
+// refusal is the error recorded for a refused plan.
+func refusal(p *Plan) error {
+	return toodoo.Errorf(toodoo.EFORBIDDEN, "destructive change refused (%s); rerun with --allow-destructive to apply it", strings.Join(p.Destructive, "; "))
+}
+
+// atlas returns the Atlas inspector, opened on first use (a run with nothing due never needs it).
+func (r *runner) atlas() (schema.Inspector, error) {
+	r.atlasOnce.Do(func() {
+		db := stdlib.OpenDBFromPool(r.pool)
+		drv, err := postgres.Open(db)
+		if err != nil {
+			db.Close()
+			r.atlasErr = fmt.Errorf("migrate: open Atlas driver: %w", err)
+			return
+		}
+		r.atlasDB, r.inspector = db, drv
+	})
+	return r.inspector, r.atlasErr
+}
+
+// closeAtlas closes the database handle the inspector works through, if it was opened.
+func (r *runner) closeAtlas() {
+	if r.atlasDB != nil {
+		r.atlasDB.Close()
+	}
+}
+
+// inspect inspects one schema with Atlas.
+func (r *runner) inspect(ctx context.Context, name string) (*schema.Schema, error) {
+	in, err := r.atlas()
+	if err != nil {
+		return nil, err
+	}
+	r.inspections.Add(1)
+	s, err := in.InspectSchema(ctx, name, nil)
+	if err != nil {
+		if schema.IsNotExistError(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
+	}
+	return s, nil
+}
