@@ -127,13 +127,19 @@ func atlasChanges(tb testing.TB, url string, def *schemadef.Definition, name str
 
 // recorder is a Reporter that keeps everything.
 type recorder struct {
-	waiting  int
-	plans    []*migrate.Plan
-	applying []int
-	done     []migrate.Result
+	waiting   int
+	onWaiting func() // called when the run reports that it waits for the lock
+	plans     []*migrate.Plan
+	applying  []int
+	done      []migrate.Result
 }
 
-func (r *recorder) Waiting()                { r.waiting++ }
+func (r *recorder) Waiting() {
+	r.waiting++
+	if r.onWaiting != nil {
+		r.onWaiting()
+	}
+}
 func (r *recorder) Planned(p *migrate.Plan) { r.plans = append(r.plans, p) }
 func (r *recorder) Applying(n int)          { r.applying = append(r.applying, n) }
 func (r *recorder) Done(res migrate.Result) { r.done = append(r.done, res) }
