@@ -211,6 +211,20 @@ func (br *browser) login(email string) {
 }
 
 // wantStatus fails the test unless rec has the status.
+// waitServe waits for the error of a Serve whose context has ended, and fails the test if it is
+// not nil or does not come within 20 s.
+func waitServe(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
 func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, want int) {
 	t.Helper()
 	if rec.Code != want {

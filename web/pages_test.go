@@ -293,14 +293,7 @@ func TestServeShutdown(t *testing.T) {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return after its context ended")
-	}
+	waitServe(t, done)
 	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
 	}

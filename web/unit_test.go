@@ -345,14 +345,7 @@ func TestServeWaitsForBackground(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	release.Do(func() { close(hold.release) })
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return after its context ended")
-	}
+	waitServe(t, done)
 	buf := make([]byte, 1<<20)
 	stacks := buf[:runtime.Stack(buf, true)]
 	for _, fn := range []string{"web.(*Server).keepSpares", "web.(*Server).WatchHosts", "tenancy.(*Listener).Run"} {
