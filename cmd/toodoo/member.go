@@ -58,12 +58,8 @@ func runMemberRemove(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
-		t, err := activeTenant(ctx, db, pos[0])
-		if err != nil {
-			return err
-		}
 		svc := account.New(db)
-		u, err := svc.GetUserByEmail(ctx, pos[1])
+		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
 			return err
 		}

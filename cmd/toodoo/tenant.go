@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -207,4 +208,15 @@ func activeTenant(ctx context.Context, db *tenancy.DB, name string) (tenancy.Ten
 		return t, toodoo.Errorf(toodoo.ENOTFOUND, "The tenant %q is deleted.", name)
 	}
 	return t, nil
+}
+
+// memberOf finds the active tenant NAME and the user EMAIL that a member or token command
+// names, with one-line errors for either.
+func memberOf(ctx context.Context, db *tenancy.DB, svc *account.Service, name, email string) (tenancy.Tenant, account.User, error) {
+	t, err := activeTenant(ctx, db, name)
+	if err != nil {
+		return t, account.User{}, err
+	}
+	u, err := svc.GetUserByEmail(ctx, email)
+	return t, u, err
 }

@@ -83,11 +83,7 @@ func runTokenList(ctx context.Context, args []string, e *env) error {
 	}
 	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
-		t, err := activeTenant(ctx, db, pos[0])
-		if err != nil {
-			return err
-		}
-		u, err := svc.GetUserByEmail(ctx, pos[1])
+		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
 			return err
 		}
@@ -128,11 +124,7 @@ func runTokenRevoke(ctx context.Context, args []string, e *env) error {
 	}
 	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
-		t, err := activeTenant(ctx, db, pos[0])
-		if err != nil {
-			return err
-		}
-		u, err := svc.GetUserByEmail(ctx, pos[1])
+		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
 			return err
 		}
