@@ -147,12 +147,7 @@ func (s *Server) handleAPITodoCreate(w http.ResponseWriter, r *http.Request) err
 
 // handleAPITodoGet returns one to-do; another workspace's id is simply not found (other schema).
 func (s *Server) handleAPITodoGet(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	id, err := todoID(r)
-	if err != nil {
-		return err
-	}
-	todo, err := s.getTodo(ctx, id)
+	todo, err := s.getTodo(r)
 	if err != nil {
 		return err
 	}

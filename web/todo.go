@@ -125,12 +125,7 @@ type todoEditPage struct {
 
 // handleTodoEdit shows the rename form.
 func (s *Server) handleTodoEdit(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	id, err := todoID(r)
-	if err != nil {
-		return err
-	}
-	todo, err := s.getTodo(ctx, id)
+	todo, err := s.getTodo(r)
 	if err != nil {
 		return err
 	}
@@ -211,9 +206,15 @@ func (s *Server) handleTodoDelete(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// getTodo returns the current tenant's to-do id, for the page and the API. Returns ENOTFOUND if
-// there is none (in this tenant).
-func (s *Server) getTodo(ctx context.Context, id int64) (tenantdb.Todo, error) {
+// getTodo returns the current tenant's to-do that the route's id names, for the page and the API.
+// Returns ENOTFOUND if the id is not one or there is no such to-do (in this tenant: another
+// tenant's id is simply not here).
+func (s *Server) getTodo(r *http.Request) (tenantdb.Todo, error) {
+	id, err := todoID(r)
+	if err != nil {
+		return tenantdb.Todo{}, err
+	}
+	ctx := r.Context()
 	return tenancy.InReadTxV(ctx, s.db, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (tenantdb.Todo, error) {
 		return q.TodoGet(ctx, id)
 	})
