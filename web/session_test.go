@@ -233,3 +233,20 @@ func TestLoginLinkSurvivesScanners(t *testing.T) {
 		t.Error("a used link's page does not say so")
 	}
 }
+
+// TestOwnerLeaves: an owner who removes themself is signed out of the workspace at once, and
+// told so.
+func TestOwnerLeaves(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.member(b.first, b.dave, account.RoleOwner)
+	alice := b.browser(firstHost)
+	alice.login(b.alice.Email)
+	wantRedirect(t, alice.post(fmt.Sprintf("/members/%d/remove", b.alice.ID)), "/login")
+	rec := alice.get("/login")
+	wantStatus(t, rec, http.StatusOK)
+	if got := texts(parseHTML(t, rec), byClass("p", "flash")); len(got) != 1 || got[0] != "You have left First Team." {
+		t.Fatalf("flash %q", got)
+	}
+	wantRedirect(t, alice.get("/"), "/login")
+}
