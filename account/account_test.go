@@ -177,7 +177,9 @@ func TestUsers(t *testing.T) {
 	})
 }
 
-func TestSetPasswordBumpsEpoch(t *testing.T) {
+// TestSetPassword: the new password replaces the old one (see TestSetPasswordEndsSessions for
+// what else it ends).
+func TestSetPassword(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
@@ -189,8 +191,8 @@ func TestSetPasswordBumpsEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if changed.SessionEpoch != u.SessionEpoch+1 {
-		t.Fatalf("epoch = %d, want %d", changed.SessionEpoch, u.SessionEpoch+1)
+	if changed.ID != u.ID || changed.Email != u.Email {
+		t.Fatalf("SetPassword returned %+v for %+v", changed, u)
 	}
 	if _, err := b.svc.Authenticate(ctx, u.Email, testfactory.DefaultPassword); toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
 		t.Fatalf("old password still works: %v", err)
@@ -216,22 +218,25 @@ func TestRehashOnLogin(t *testing.T) {
 		return h
 	}
 	before := stored()
+	secret, err := b.svc.StartSession(ctx, u.ID, 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	stronger := cheap
 	stronger.Time = 2
 	if !stronger.NeedsRehash(before) {
 		t.Fatal("NeedsRehash = false for weaker stored hash")
 	}
 	b.svc.Params = stronger // not parallel with other uses of this bundle
-	got, err := b.svc.Authenticate(ctx, "dave@example.com", testfactory.DefaultPassword)
-	if err != nil {
+	if _, err := b.svc.Authenticate(ctx, "dave@example.com", testfactory.DefaultPassword); err != nil {
 		t.Fatal(err)
 	}
 	after := stored()
 	if after == before || stronger.NeedsRehash(after) || !strings.Contains(after, ",t=2,") {
 		t.Fatalf("hash not upgraded: before %q after %q", before, after)
 	}
-	if got.SessionEpoch != u.SessionEpoch {
-		t.Fatal("a rehash ended the sessions")
+	if _, err := b.svc.AuthenticateSession(ctx, 0, secret); err != nil {
+		t.Fatalf("a rehash ended the sessions: %v", err)
 	}
 	if _, err := b.svc.Authenticate(ctx, "dave@example.com", testfactory.DefaultPassword); err != nil {
 		t.Fatalf("after rehash: %v", err)
@@ -514,13 +519,22 @@ func TestAPITokens(t *testing.T) {
 		t.Fatalf("ListAPITokens = %+v, %v", list, err)
 	}
 
-	// Removing the member silences the token; adding them back revives it.
+	// Removing the member deletes the token; adding them back revives nothing.
 	if err := b.svc.RemoveMember(ctx, tn.ID, judy.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = b.svc.AuthenticateAPIToken(ctx, tn.ID, secret)
 	wantCode(t, err, toodoo.EUNAUTHORIZED)
 	if _, err := b.svc.AddMember(ctx, tn.ID, judy.Email, account.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.svc.AuthenticateAPIToken(ctx, tn.ID, secret)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+	if list, err := b.svc.ListAPITokens(ctx, tn.ID, judy.ID); err != nil || len(list) != 0 {
+		t.Fatalf("after removal: tokens %+v, %v; want none", list, err)
+	}
+	tok, secret, err = b.svc.CreateAPIToken(ctx, tn.ID, judy.ID, "laptop")
+	if err != nil {
 		t.Fatal(err)
 	}
 

@@ -114,8 +114,10 @@ func (s *Service) ChangeRole(ctx context.Context, tenantID, userID int64, role s
 	return nil
 }
 
-// RemoveMember ends a user's membership. Returns ENOTFOUND if the user is not a member, EINVALID
-// if they are the workspace's last owner.
+// RemoveMember ends a user's membership and, in the same transaction, deletes their API tokens
+// and ends their sessions on that workspace: deleted, not suspended, so adding them back later
+// revives none of them. Returns ENOTFOUND if the user is not a member, EINVALID if they are the
+// workspace's last owner.
 func (s *Service) RemoveMember(ctx context.Context, tenantID, userID int64) error {
 	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
 		q := tx.SharedQueries()
@@ -125,8 +127,16 @@ func (s *Service) RemoveMember(ctx context.Context, tenantID, userID int64) erro
 		if err := checkOwnerKept(ctx, q, tenantID, userID, ""); err != nil {
 			return err
 		}
-		_, err := q.MembershipDelete(ctx, shareddb.MembershipDeleteParams{UserID: userID, TenantID: tenantID})
-		return err
+		if _, err := q.MembershipDelete(ctx, shareddb.MembershipDeleteParams{UserID: userID, TenantID: tenantID}); err != nil {
+			return err
+		}
+		if _, err := q.APITokenDeleteByMember(ctx, shareddb.APITokenDeleteByMemberParams{UserID: userID, TenantID: tenantID}); err != nil {
+			return fmt.Errorf("delete API tokens: %w", err)
+		}
+		if _, err := q.SessionDeleteByMember(ctx, shareddb.SessionDeleteByMemberParams{UserID: userID, TenantID: &tenantID}); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("account: remove member: %w", err)

@@ -17,7 +17,7 @@ import (
 
 // Lifetimes of the one-time secrets.
 const (
-	LoginTokenTTL = 2 * time.Minute    // the redirect after sign-up follows at once
+	LoginTokenTTL = 15 * time.Minute   // sign-up's redirect leads to a page with a button
 	InvitationTTL = 7 * 24 * time.Hour // an invitation link is passed on by a person
 )
 
@@ -77,6 +77,24 @@ func issueLoginToken(ctx context.Context, q *shareddb.Queries, userID, tenantID 
 // errBadLoginToken is the one answer for a token that is unknown, used, expired or for another
 // tenant.
 var errBadLoginToken = toodoo.Errorf(toodoo.EUNAUTHORIZED, "This sign-in link is invalid or has expired. Please sign in.")
+
+// CheckLoginToken reports whether token is a live login token on tenantID, without spending it:
+// the page behind the link shows a button when it is, so that link scanners and prefetchers,
+// which GET (or HEAD) it, burn nothing. Returns EUNAUTHORIZED if the token is unknown, used,
+// expired or was issued for another tenant.
+func (s *Service) CheckLoginToken(ctx context.Context, tenantID int64, token string) error {
+	if !plausibleSecret(token) {
+		return errBadLoginToken
+	}
+	_, err := s.q.LoginTokenGet(ctx, shareddb.LoginTokenGetParams{TokenHash: hashSecret(token), TenantID: tenantID})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return errBadLoginToken
+	case err != nil:
+		return fmt.Errorf("account: check login token: %w", err)
+	}
+	return nil
+}
 
 // ConsumeLoginToken spends a login token on tenantID and returns its user's id. Returns
 // EUNAUTHORIZED if the token is unknown, used, expired or was issued for another tenant.
@@ -256,7 +274,7 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, tenantID int64, secr
 	// Best effort and at most once a minute per token (see the query): a failed touch must not
 	// refuse the request.
 	_ = s.q.APITokenTouch(ctx, row.ID)
-	return User{ID: row.UserID, Email: row.Email, IsSuperuser: row.IsSuperuser, SessionEpoch: row.SessionEpoch, CreatedAt: row.CreatedAt}, nil
+	return User{ID: row.UserID, Email: row.Email, IsSuperuser: row.IsSuperuser, CreatedAt: row.CreatedAt}, nil
 }
 
 // ListAPITokens lists a user's tokens on a workspace, newest first, revoked ones included.

@@ -1,10 +1,10 @@
 // Package account holds the logic for people, in the shared schema: users and their passwords,
-// memberships in workspaces, one-time login tokens, invitations and API tokens.
+// memberships in workspaces, browser sessions, one-time login tokens, invitations and API tokens.
 //
 // Users are shared by all tenants; a membership grants entry to one workspace. Every secret
-// handed out (login token, invitation link, API token) is 32 random bytes of which only the
-// SHA-256 is stored, and each is bound to the tenant it was issued for, so it is worthless on any
-// other host. Passwords are hashed with argon2id and never logged.
+// handed out (session id, login token, invitation link, API token) is 32 random bytes of which
+// only the SHA-256 is stored, and each is bound to the tenant (or the public site) it was issued
+// for, so it is worthless on any other host. Passwords are hashed with argon2id and never logged.
 //
 // Functions that must run inside someone else's transaction (sign-up runs inside tenancy.Create's
 // Then callback) take a *tenancy.Tx and end in Tx; the others open their own transaction.
@@ -51,15 +51,14 @@ func New(db *tenancy.DB) *Service {
 
 // User is a person who can sign in. The password hash never leaves this package.
 type User struct {
-	ID           int64     `json:"id"`
-	Email        string    `json:"email"`
-	IsSuperuser  bool      `json:"is_superuser"`
-	SessionEpoch int32     `json:"-"` // sessions issued under an older epoch are void
-	CreatedAt    time.Time `json:"created_at"`
+	ID          int64     `json:"id"`
+	Email       string    `json:"email"`
+	IsSuperuser bool      `json:"is_superuser"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 func userFromRow(r shareddb.User) User {
-	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, SessionEpoch: r.SessionEpoch, CreatedAt: r.CreatedAt}
+	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, CreatedAt: r.CreatedAt}
 }
 
 // NormalizeEmail trims an address and checks its shape loosely (something@something, at most
@@ -119,9 +118,12 @@ func (s *Service) createUser(ctx context.Context, q *shareddb.Queries, email, pa
 	return userFromRow(row), nil
 }
 
-// SetPassword replaces a user's password and bumps the session epoch, which ends every session
-// issued before (the caller re-issues the current one with the returned epoch). Returns EINVALID
-// for a password that breaks the rules, ENOTFOUND for an unknown user.
+// SetPassword replaces a user's password and, in the same transaction, ends every session of
+// theirs on every host and revokes every API token of theirs on every workspace: whoever knew
+// the old password may have signed in or made a token with it. It is the one way a password
+// changes (the password page, `toodoo user passwd`, a reset); the password page then starts a
+// fresh session for the browser that changed it. Returns EINVALID for a password that breaks the
+// rules, ENOTFOUND for an unknown user.
 func (s *Service) SetPassword(ctx context.Context, userID int64, password string) (User, error) {
 	if err := ValidatePassword(password); err != nil {
 		return User{}, err
@@ -130,14 +132,29 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	if err != nil {
 		return User{}, err
 	}
-	row, err := s.q.UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
+	var u User
+	err = s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		q := tx.SharedQueries()
+		row, err := q.UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
+		if err != nil {
+			return err
+		}
+		u = userFromRow(row)
+		if _, err := endAllSessions(ctx, q, userID); err != nil {
+			return err
+		}
+		if _, err := q.APITokenRevokeByUser(ctx, userID); err != nil {
+			return fmt.Errorf("revoke API tokens: %w", err)
+		}
+		return nil
+	})
 	switch {
 	case errors.Is(err, toodoo.ErrNotFound):
 		return User{}, errNoUser
 	case err != nil:
 		return User{}, fmt.Errorf("account: set password: %w", err)
 	}
-	return userFromRow(row), nil
+	return u, nil
 }
 
 // errWrongPassword is the one answer for an unknown email and a wrong password alike.
@@ -145,7 +162,7 @@ var errWrongPassword = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Wrong email or passw
 
 // Authenticate checks an email and password. Returns EUNAUTHORIZED "Wrong email or password."
 // for an unknown email and for a wrong password alike, after the same amount of hashing. A
-// hash made with outdated parameters is replaced on success (without bumping the epoch).
+// hash made with outdated parameters is replaced on success (sessions and tokens are kept).
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	if len(password) > MaxPasswordBytes {
 		return User{}, errWrongPassword
@@ -192,22 +209,6 @@ func (s *Service) GetUser(ctx context.Context, id int64) (User, error) {
 		return User{}, fmt.Errorf("account: get user: %w", err)
 	}
 	return userFromRow(row), nil
-}
-
-// GetUserWithRole returns a user by id with their role in the workspace tenantID ("" when they
-// are not a member; tenantID 0 is the public site), in one query: what every signed-in request
-// needs to check that the user still exists, that the session's epoch is current and that the
-// membership still holds. Returns ENOTFOUND if there is no such user.
-func (s *Service) GetUserWithRole(ctx context.Context, id, tenantID int64) (User, string, error) {
-	row, err := s.q.UserGetWithRole(ctx, shareddb.UserGetWithRoleParams{ID: id, TenantID: tenantID})
-	switch {
-	case errors.Is(err, toodoo.ErrNotFound):
-		return User{}, "", errNoUser
-	case err != nil:
-		return User{}, "", fmt.Errorf("account: get user with role: %w", err)
-	}
-	u := User{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, SessionEpoch: row.SessionEpoch, CreatedAt: row.CreatedAt}
-	return u, row.Role, nil
 }
 
 // GetUserByEmail returns a user by email, in any letter case. Returns ENOTFOUND "No user with

@@ -184,12 +184,19 @@ func TestAPITokens(t *testing.T) {
 	// A bad bearer token is refused even with a good session cookie.
 	wantStatus(t, br.api(http.MethodGet, "/api/v1/todos", "", "tdo_nope"), http.StatusUnauthorized)
 
-	// Leaving the workspace silences the token.
+	// Leaving the workspace deletes the token: coming back does not revive it (see
+	// TestRemovedMemberTokensRevoked), so dave signs in again and makes another.
 	if err := b.accounts.RemoveMember(t.Context(), b.first.ID, b.dave.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusUnauthorized)
 	b.member(b.first, b.dave, "member")
+	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusUnauthorized)
+	br.login(b.dave.Email)
+	_, token, err := b.accounts.CreateAPIToken(t.Context(), b.first.ID, b.dave.ID, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusOK)
 
 	// Revoked on the page: 401.

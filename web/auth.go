@@ -19,6 +19,7 @@ type user struct {
 	IsSuperuser bool
 	Role        string // in the current workspace: account.RoleOwner, account.RoleMember or ""
 	ViaToken    bool   // authenticated by an API token, not a session
+	SessionID   int64  // the session's row, when authenticated by the session cookie
 }
 
 // CanEnter reports whether u may use the current workspace: members and superusers.
@@ -43,9 +44,10 @@ var (
 )
 
 // authenticate finds who is asking and puts them in the context: on the API a bearer token
-// when one is sent, otherwise the session cookie, which counts only on the host (tenant) it was
-// issued for and only while the user's session epoch is unchanged (a password change ends every
-// other session). Nobody is refused here; the subrouters' require* middlewares do that.
+// when one is sent, otherwise the session cookie, whose id must name a live row of
+// public.sessions issued on this host (tenant); the same query brings the user and their role.
+// A cookie whose session has ended (logout, sign out everywhere, a new password, expiry) is
+// dropped. Nobody is refused here; the subrouters' require* middlewares do that.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -66,16 +68,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: account.RoleMember, ViaToken: true}
-		} else if uid, epoch, ok := ri.Session.userFor(tenantID); ok {
-			au, role, err := s.accounts.GetUserWithRole(ctx, uid, tenantID)
+		} else if secret := ri.Session.secret(); secret != "" {
+			su, err := s.accounts.AuthenticateSession(ctx, tenantID, secret)
 			switch {
-			case toodoo.ErrorCode(err) == toodoo.ENOTFOUND, err == nil && int64(au.SessionEpoch) != epoch:
-				ri.Session.end() // the user is gone or changed their password
+			case toodoo.ErrorCode(err) == toodoo.EUNAUTHORIZED:
+				ri.Session.end() // ended, expired, or issued on another host
 			case err != nil:
 				s.writeError(w, r, err)
 				return
 			default:
-				u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: role}
+				u = &user{ID: su.ID, Email: su.Email, IsSuperuser: su.IsSuperuser, Role: su.Role, SessionID: su.SessionID}
 			}
 		}
 		if u != nil {
@@ -186,46 +188,115 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	ri.Session.start(st.Tenant.ID, u.ID, u.SessionEpoch)
+	if err := s.signIn(r, st.Tenant.ID, u.ID); err != nil {
+		return err
+	}
 	s.redirect(w, r, next)
 	return nil
 }
 
-// handleLogout ends the session.
+// handleLogout ends the session: its row goes, so a copy of the cookie is worthless too.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
-	st := info(r.Context()).Session
-	st.end()
-	st.setFlash("ok", "You are signed out.")
+	if err := s.signOut(r); err != nil {
+		return err
+	}
+	flash(r, "ok", "You are signed out.")
 	s.redirect(w, r, "/login")
 	return nil
 }
 
-// handleLoginToken signs in with the one-time link that sign-up redirects to. The token is bound
-// to this workspace, expires within minutes and works once.
+// handleLogoutEverywhere ends every session of the user on every host, this one too.
+func (s *Server) handleLogoutEverywhere(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := s.accounts.EndAllSessions(ctx, userFrom(ctx).ID); err != nil {
+		return err
+	}
+	info(ctx).Session.end()
+	flash(r, "ok", "You are signed out everywhere.")
+	s.redirect(w, r, "/login")
+	return nil
+}
+
+// handleSessionEnd ends one of the user's sessions from the list on the password page; ending
+// this one signs out here.
+func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := routeID(r, "id")
+	if err != nil {
+		return err
+	}
+	u := userFrom(ctx)
+	if err := s.accounts.EndSessionByID(ctx, u.ID, id); err != nil {
+		return err
+	}
+	if id == u.SessionID {
+		info(ctx).Session.end()
+		flash(r, "ok", "You are signed out.")
+		s.redirect(w, r, "/login")
+		return nil
+	}
+	flash(r, "ok", "That session has ended.")
+	s.redirect(w, r, "/password")
+	return nil
+}
+
+// loginTokenPage is the page behind a one-time sign-in link: one button that spends it.
+type loginTokenPage struct {
+	page
+	Token string
+}
+
+// errBadLoginLink is the answer for a one-time link that cannot be used (any more).
+const errBadLoginLink = "This sign-in link is invalid, used or expired. Please sign in."
+
+// handleLoginTokenShow is the page behind the one-time link that sign-up redirects to: a button
+// that signs in. Looking at the link (GET or HEAD, as link scanners and prefetchers do) spends
+// nothing; only the button's POST does.
+func (s *Server) handleLoginTokenShow(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t := siteFrom(ctx).Tenant
+	token := r.URL.Query().Get("t")
+	if err := s.accounts.CheckLoginToken(ctx, t.ID, token); err != nil {
+		return s.loginTokenRefused(w, r, err)
+	}
+	return s.render(w, r, http.StatusOK, "login_token.html", &loginTokenPage{page: page{Title: "Continue to " + t.DisplayName}, Token: token})
+}
+
+// handleLoginToken signs in with a one-time token, posted by the page behind the link. The
+// token is bound to this workspace, expires within minutes and works once.
 func (s *Server) handleLoginToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := siteFrom(ctx).Tenant
 	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
 		return tooManyAttempts(wait)
 	}
-	uid, err := s.accounts.ConsumeLoginToken(ctx, t.ID, r.URL.Query().Get("t"))
+	uid, err := s.accounts.ConsumeLoginToken(ctx, t.ID, r.PostFormValue("t"))
 	if err == nil {
 		var u account.User
 		if u, err = s.accounts.GetUser(ctx, uid); err == nil {
 			if _, merr := s.accounts.Membership(ctx, uid, t.ID); merr != nil && !u.IsSuperuser {
 				err = merr
 			} else {
-				info(ctx).Session.start(t.ID, u.ID, u.SessionEpoch)
-				info(ctx).Session.setFlash("ok", "Welcome to "+t.DisplayName+"!")
+				if err := s.signIn(r, t.ID, u.ID); err != nil {
+					return err
+				}
+				flash(r, "ok", "Welcome to "+t.DisplayName+"!")
 				s.redirect(w, r, "/")
 				return nil
 			}
 		}
 	}
+	return s.loginTokenRefused(w, r, err)
+}
+
+// loginTokenRefused shows the sign-in form with errBadLoginLink for a token that is unknown,
+// used, expired or for another workspace (or whose user is no longer a member); other errors
+// go on.
+func (s *Server) loginTokenRefused(w http.ResponseWriter, r *http.Request, err error) error {
 	switch toodoo.ErrorCode(err) {
 	case toodoo.EUNAUTHORIZED, toodoo.ENOTFOUND:
 		return s.render(w, r, http.StatusUnauthorized, "login.html", &loginPage{
-			page: page{Title: "Sign in"}, Next: "/", Error: "This sign-in link is invalid, used or expired. Please sign in.",
+			page: page{Title: "Sign in"}, Next: "/", Error: errBadLoginLink,
 		})
 	}
 	return err

@@ -100,7 +100,8 @@ func (s *Server) handleMemberRole(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// handleMemberRemove removes a member; the last owner cannot be removed.
+// handleMemberRemove removes a member, which also ends their sessions and deletes their API
+// tokens on this workspace (account.RemoveMember); the last owner cannot be removed.
 func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	uid, err := routeID(r, "uid")
@@ -115,11 +116,14 @@ func (s *Server) handleMemberRemove(w http.ResponseWriter, r *http.Request) erro
 		}
 		return err
 	}
-	flash(r, "ok", "Member removed.")
 	if uid == userFrom(ctx).ID {
-		s.redirect(w, r, "/")
+		// They left: their session here has ended with the membership.
+		info(ctx).Session.end()
+		flash(r, "ok", "You have left "+tenantFrom(ctx).DisplayName+".")
+		s.redirect(w, r, "/login")
 		return nil
 	}
+	flash(r, "ok", "Member removed. Their sessions and API tokens here have ended.")
 	s.redirect(w, r, "/members")
 	return nil
 }

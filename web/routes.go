@@ -39,7 +39,8 @@ func (s *Server) routes() http.Handler {
 	// A workspace's pages.
 	ws := s.newRouter()
 	s.accountRoutes(ws)
-	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/login/token", s.handle(s.handleLoginTokenShow)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodPost)
 	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
@@ -125,7 +126,8 @@ func (s *Server) subrouter(route *mux.Route) *mux.Router {
 	return r
 }
 
-// accountRoutes are on every host: the stylesheet, signing in and out, the password.
+// accountRoutes are on every host: the stylesheet, signing in and out, the password and the
+// sessions.
 func (s *Server) accountRoutes(r *mux.Router) {
 	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet, http.MethodHead)
@@ -136,6 +138,8 @@ func (s *Server) accountRoutes(r *mux.Router) {
 	signedIn.Use(s.requireUser)
 	signedIn.Handle("/password", s.handle(s.handlePasswordShow)).Methods(http.MethodGet, http.MethodHead)
 	signedIn.Handle("/password", s.handle(s.handlePasswordChange)).Methods(http.MethodPost)
+	signedIn.Handle("/logout/everywhere", s.handle(s.handleLogoutEverywhere)).Methods(http.MethodPost)
+	signedIn.Handle("/sessions/{id:[0-9]+}/end", s.handle(s.handleSessionEnd)).Methods(http.MethodPost)
 }
 
 // health answers /healthz (the process is up) and /readyz (the database answers) on any host,

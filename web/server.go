@@ -5,7 +5,7 @@
 //	server.go     Server, Config, http.Server with timeouts, graceful shutdown, background work
 //	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
 //	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
-//	session.go    cookie sessions bound to the tenant they were issued on
+//	session.go    cookie sessions: a secret id in the cookie, a row in public.sessions
 //	auth.go       who is asking: session or bearer token; login, logout, rate limits
 //	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
 //	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
@@ -178,8 +178,8 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done: it stops accepting connections, waits up to
 // cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
-// keepSpares) and waits for it, and returns. Nothing it started touches the database after it
-// returns, so the caller may close the database then.
+// keepSpares, purgeSessions) and waits for it, and returns. Nothing it started touches the
+// database after it returns, so the caller may close the database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -200,6 +200,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	background.Go(func() { _ = s.WatchHosts(bgCtx) })
 	background.Go(func() { s.keepSpares(bgCtx) })
+	background.Go(func() { s.purgeSessions(bgCtx) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -1,27 +1,28 @@
 package web
 
 import (
-	"crypto/rand"
+	"context"
 	"crypto/sha256"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+
+	"github.com/toodoo/toodoo/account"
 )
 
-// sessionMaxAge is how long a session lasts without signing in again.
-const sessionMaxAge = 14 * 24 * time.Hour
-
-// Session values.
+// Session values. The cookie carries the session's secret id, never the user: the row in
+// public.sessions says who it is, so ending the row ends the session whatever copies of the
+// cookie exist.
 const (
-	sessTenant = "t" // tenant id the session was issued on; 0 is the public site
-	sessUser   = "u" // user id
-	sessEpoch  = "e" // the user's session_epoch at login
-	sessNonce  = "n" // random, so that every login yields a new cookie value
+	sessID     = "s" // the session's secret; only its SHA-256 is stored (account.StartSession)
 	sessFlash  = "f" // a one-time message for the next page
 	sessFlashK = "k" // its kind: "ok" or "error"
 )
+
+// sessionPurgeEvery is how often Serve deletes expired session rows.
+const sessionPurgeEvery = 10 * time.Minute
 
 // newSessionStore returns the cookie store: host-only (no Domain attribute, so a cookie set by
 // first.example.com is never sent to second.example.com), HttpOnly, SameSite=Lax, Secure when
@@ -36,7 +37,7 @@ func newSessionStore(cfg Config) *sessions.CookieStore {
 	store := sessions.NewCookieStore(pairs...)
 	store.Options = &sessions.Options{
 		Path:     "/",
-		MaxAge:   int(sessionMaxAge / time.Second),
+		MaxAge:   int(account.SessionTTL / time.Second),
 		HttpOnly: true,
 		Secure:   cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
@@ -78,35 +79,75 @@ func (s *Server) loadSession(r *http.Request) *sessionState {
 	return &sessionState{sess: sess}
 }
 
-// userFor returns the user id and epoch stored in the session if, and only if, the session was
-// issued for tenantID (0: the public site). A session from another host does not authenticate.
-func (st *sessionState) userFor(tenantID int64) (userID int64, epoch int64, ok bool) {
-	tid, ok1 := st.sess.Values[sessTenant].(int64)
-	uid, ok2 := st.sess.Values[sessUser].(int64)
-	ep, ok3 := st.sess.Values[sessEpoch].(int64)
-	if !ok1 || !ok2 || !ok3 || uid <= 0 || tid != tenantID {
-		return 0, 0, false
-	}
-	return uid, ep, true
+// secret returns the session id the cookie carries, or "".
+func (st *sessionState) secret() string {
+	id, _ := st.sess.Values[sessID].(string)
+	return id
 }
 
-// start replaces the session by a new one for the user on tenantID: every old value goes (no
-// fixation: nothing from before the login survives) and a fresh nonce makes the cookie new.
-func (st *sessionState) start(tenantID, userID int64, epoch int32) {
+// start replaces the cookie's values by the new session's id: every old value goes (no
+// fixation: nothing from before the login survives).
+func (st *sessionState) start(secret string) {
 	clear(st.sess.Values)
-	st.sess.Values[sessTenant] = tenantID
-	st.sess.Values[sessUser] = userID
-	st.sess.Values[sessEpoch] = int64(epoch)
-	st.sess.Values[sessNonce] = rand.Text()
-	st.sess.Options.MaxAge = int(sessionMaxAge / time.Second)
+	st.sess.Values[sessID] = secret
+	st.sess.Options.MaxAge = int(account.SessionTTL / time.Second)
 	st.dirty = true
 }
 
-// end forgets the user; the cookie is deleted unless a flash message must survive.
+// end forgets the session id; the cookie is deleted unless a flash message must survive.
 func (st *sessionState) end() {
 	clear(st.sess.Values)
 	st.sess.Options.MaxAge = -1
 	st.dirty = true
+}
+
+// signIn starts a server-side session of userID on this host (tenantID, 0 for the public site)
+// and puts its id in the cookie. The session the cookie held before, if any, ends.
+func (s *Server) signIn(r *http.Request, tenantID, userID int64) error {
+	ctx := r.Context()
+	st := info(ctx).Session
+	if err := s.accounts.EndSession(ctx, st.secret()); err != nil {
+		return err
+	}
+	secret, err := s.accounts.StartSession(ctx, userID, tenantID, r.UserAgent())
+	if err != nil {
+		return err
+	}
+	st.start(secret)
+	return nil
+}
+
+// signOut ends the cookie's session, row and cookie.
+func (s *Server) signOut(r *http.Request) error {
+	st := info(r.Context()).Session
+	if err := s.accounts.EndSession(r.Context(), st.secret()); err != nil {
+		return err
+	}
+	st.end()
+	return nil
+}
+
+// purgeSessions deletes expired session rows now and every sessionPurgeEvery until ctx is
+// done. Expired sessions are refused anyway; this only keeps the table small. Every process
+// does it; the deletes are idempotent.
+func (s *Server) purgeSessions(ctx context.Context) {
+	tick := time.NewTicker(sessionPurgeEvery)
+	defer tick.Stop()
+	for {
+		if n, err := s.accounts.PurgeExpiredSessions(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logger.Warn("sessions: cannot purge expired sessions", "error", err)
+		} else if n > 0 {
+			s.logger.Debug("sessions: purged expired sessions", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // setFlash leaves a message for the next page.

@@ -123,7 +123,7 @@ func (s *Server) handleSignupShow(w http.ResponseWriter, r *http.Request) error 
 // handleSignupSubmit creates a workspace: in ONE transaction (tenancy.Create) the tenant, its
 // schema and domain, the user (or, for an existing account, after checking its password) and
 // the owner membership, and a one-time login token; then it sends the browser to the new
-// workspace's host, where the token signs the user in. Any failure leaves nothing behind.
+// workspace's host, where the token's page has the button that signs the user in. Any failure leaves nothing behind.
 func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	if ok, wait := s.clientLimiter.allow("signup:" + info(ctx).ClientIP); !ok {
@@ -268,7 +268,9 @@ func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) erro
 		}
 		return err
 	}
-	info(ctx).Session.start(t.ID, u.ID, u.SessionEpoch)
+	if err := s.signIn(r, t.ID, u.ID); err != nil {
+		return err
+	}
 	flash(r, "ok", "Welcome to "+t.DisplayName+"!")
 	s.redirect(w, r, "/")
 	return nil

@@ -279,7 +279,7 @@ func TestUserCommands(t *testing.T) {
 
 	// passwd: the new password works, the old one does not.
 	c.stdin = "new password\n"
-	if out := c.ok("user", "passwd", "ANN@example.com", "--password-stdin"); out != "Changed the password of Ann@Example.com; their sessions are signed out.\n" {
+	if out := c.ok("user", "passwd", "ANN@example.com", "--password-stdin"); out != "Changed the password of Ann@Example.com; their sessions are signed out and their API tokens revoked.\n" {
 		t.Fatalf("user passwd: %q", out)
 	}
 	svc := accounts(t, c)

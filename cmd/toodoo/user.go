@@ -76,7 +76,7 @@ func runUserPasswd(ctx context.Context, args []string, e *env) error {
 		if _, err := svc.SetPassword(ctx, u.ID, password); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.Stdout, "Changed the password of %s; their sessions are signed out.\n", u.Email)
+		fmt.Fprintf(e.Stdout, "Changed the password of %s; their sessions are signed out and their API tokens revoked.\n", u.Email)
 		return nil
 	})
 }

@@ -70,6 +70,20 @@ type SchemaLedger struct {
 	AttemptedHash *string    `json:"attempted_hash"`
 }
 
+// Signed-in browser sessions: the cookie carries a random id, only its SHA-256 is stored here.
+type Session struct {
+	ID        int64  `json:"id"`
+	TokenHash []byte `json:"token_hash"`
+	UserID    int64  `json:"user_id"`
+	// The workspace whose host issued the session; NULL for the public site.
+	TenantID  *int64    `json:"tenant_id"`
+	UserAgent string    `json:"user_agent"`
+	CreatedAt time.Time `json:"created_at"`
+	// Moved on at most once a minute, not at every request.
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
 // The tenant registry: one row per tenant schema.
 type Tenant struct {
 	ID          int64      `json:"id"`
@@ -86,7 +100,7 @@ type User struct {
 	Email        string `json:"email"`
 	PasswordHash string `json:"password_hash"`
 	IsSuperuser  bool   `json:"is_superuser"`
-	// Bumped when the password changes: sessions issued under an older epoch are void.
+	// Counts password changes. Nothing depends on it since sessions are rows of public.sessions (kept: dropping it would be a destructive change).
 	SessionEpoch int32     `json:"session_epoch"`
 	CreatedAt    time.Time `json:"created_at"`
 }

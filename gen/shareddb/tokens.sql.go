@@ -50,6 +50,26 @@ func (q *Queries) APITokenAuthenticate(ctx context.Context, arg APITokenAuthenti
 	return i, err
 }
 
+const aPITokenDeleteByMember = `-- name: APITokenDeleteByMember :execrows
+DELETE FROM public.api_tokens
+WHERE user_id = $1 AND tenant_id = $2
+`
+
+type APITokenDeleteByMemberParams struct {
+	UserID   int64 `json:"user_id"`
+	TenantID int64 `json:"tenant_id"`
+}
+
+// APITokenDeleteByMember deletes a user's tokens on one workspace (they were removed from it):
+// deleted, not suspended, so that adding them back does not revive a token.
+func (q *Queries) APITokenDeleteByMember(ctx context.Context, arg APITokenDeleteByMemberParams) (int64, error) {
+	result, err := q.db.Exec(ctx, aPITokenDeleteByMember, arg.UserID, arg.TenantID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const aPITokenInsert = `-- name: APITokenInsert :one
 INSERT INTO public.api_tokens (tenant_id, user_id, name, token_hash)
 VALUES ($1, $2, $3, $4)
@@ -163,6 +183,22 @@ func (q *Queries) APITokenRevoke(ctx context.Context, arg APITokenRevokeParams) 
 	return result.RowsAffected(), nil
 }
 
+const aPITokenRevokeByUser = `-- name: APITokenRevokeByUser :execrows
+UPDATE public.api_tokens
+SET revoked_at = now()
+WHERE user_id = $1 AND revoked_at IS NULL
+`
+
+// APITokenRevokeByUser revokes every live token of a user, on every workspace (the password
+// changed). The rows stay, marked revoked, so that the tokens page says what happened.
+func (q *Queries) APITokenRevokeByUser(ctx context.Context, userID int64) (int64, error) {
+	result, err := q.db.Exec(ctx, aPITokenRevokeByUser, userID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const aPITokenTouch = `-- name: APITokenTouch :exec
 UPDATE public.api_tokens
 SET last_used_at = now()
@@ -269,6 +305,25 @@ type LoginTokenConsumeParams struct {
 // LoginTokenConsume spends a token once, on the tenant it was issued for, before it expires.
 func (q *Queries) LoginTokenConsume(ctx context.Context, arg LoginTokenConsumeParams) (int64, error) {
 	row := q.db.QueryRow(ctx, loginTokenConsume, arg.TokenHash, arg.TenantID)
+	var user_id int64
+	err := row.Scan(&user_id)
+	return user_id, err
+}
+
+const loginTokenGet = `-- name: LoginTokenGet :one
+SELECT user_id
+FROM public.login_tokens
+WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
+`
+
+type LoginTokenGetParams struct {
+	TokenHash []byte `json:"token_hash"`
+	TenantID  int64  `json:"tenant_id"`
+}
+
+// LoginTokenGet finds a live token on this tenant without spending it (the page behind the link).
+func (q *Queries) LoginTokenGet(ctx context.Context, arg LoginTokenGetParams) (int64, error) {
+	row := q.db.QueryRow(ctx, loginTokenGet, arg.TokenHash, arg.TenantID)
 	var user_id int64
 	err := row.Scan(&user_id)
 	return user_id, err

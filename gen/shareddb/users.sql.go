@@ -7,7 +7,6 @@ package shareddb
 
 import (
 	"context"
-	"time"
 )
 
 const userGetByEmail = `-- name: UserGetByEmail :one
@@ -46,44 +45,6 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.IsSuperuser,
 		&i.SessionEpoch,
 		&i.CreatedAt,
-	)
-	return i, err
-}
-
-const userGetWithRole = `-- name: UserGetWithRole :one
-SELECT u.id, u.email, u.is_superuser, u.session_epoch, u.created_at, coalesce(m.role, '')::text AS role
-FROM public.users u
-LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = $1
-WHERE u.id = $2
-`
-
-type UserGetWithRoleParams struct {
-	TenantID int64 `json:"tenant_id"`
-	ID       int64 `json:"id"`
-}
-
-type UserGetWithRoleRow struct {
-	ID           int64     `json:"id"`
-	Email        string    `json:"email"`
-	IsSuperuser  bool      `json:"is_superuser"`
-	SessionEpoch int32     `json:"session_epoch"`
-	CreatedAt    time.Time `json:"created_at"`
-	Role         string    `json:"role"`
-}
-
-// UserGetWithRole loads the user behind a session with their role in tenant_id (” when they
-// are not a member; tenant_id 0 is the public site). One round trip per request checks that the
-// user still exists, that the session's epoch is current and that the membership still holds.
-func (q *Queries) UserGetWithRole(ctx context.Context, arg UserGetWithRoleParams) (UserGetWithRoleRow, error) {
-	row := q.db.QueryRow(ctx, userGetWithRole, arg.TenantID, arg.ID)
-	var i UserGetWithRoleRow
-	err := row.Scan(
-		&i.ID,
-		&i.Email,
-		&i.IsSuperuser,
-		&i.SessionEpoch,
-		&i.CreatedAt,
-		&i.Role,
 	)
 	return i, err
 }
@@ -129,7 +90,7 @@ type UserRehashPasswordParams struct {
 }
 
 // UserRehashPassword stores a fresh hash of the same password (made with newer argon2
-// parameters at login); unlike UserSetPassword it keeps the sessions, and it does nothing if
+// parameters at login); unlike a password change it keeps the sessions, and it does nothing if
 // the password changed meanwhile.
 func (q *Queries) UserRehashPassword(ctx context.Context, arg UserRehashPasswordParams) error {
 	_, err := q.db.Exec(ctx, userRehashPassword, arg.NewHash, arg.ID, arg.OldHash)
@@ -148,8 +109,8 @@ type UserSetPasswordParams struct {
 	ID           int64  `json:"id"`
 }
 
-// UserSetPassword changes the hash and bumps the session epoch, which ends every session
-// issued before (the caller re-issues the current one).
+// UserSetPassword changes the hash and counts the change in session_epoch (the caller ends
+// the user's sessions and revokes their API tokens in the same transaction).
 func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) (User, error) {
 	row := q.db.QueryRow(ctx, userSetPassword, arg.PasswordHash, arg.ID)
 	var i User

@@ -13,7 +13,7 @@ COMMENT ON COLUMN "public"."schema_ledger"."fingerprint" IS 'Catalog fingerprint
 CREATE TABLE "public"."users" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "email" text NOT NULL, "password_hash" text NOT NULL, "is_superuser" boolean NOT NULL DEFAULT false, "session_epoch" integer NOT NULL DEFAULT 0, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("id"));
 CREATE UNIQUE INDEX "users_email_lower_key" ON "public"."users" ((lower(email)));
 COMMENT ON TABLE "public"."users" IS 'Users are shared by all tenants; memberships say where they may enter.';
-COMMENT ON COLUMN "public"."users"."session_epoch" IS 'Bumped when the password changes: sessions issued under an older epoch are void.';
+COMMENT ON COLUMN "public"."users"."session_epoch" IS 'Counts password changes. Nothing depends on it since sessions are rows of public.sessions (kept: dropping it would be a destructive change).';
 CREATE TABLE "public"."api_tokens" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "tenant_id" bigint NOT NULL, "user_id" bigint NOT NULL, "name" text NOT NULL, "token_hash" bytea NOT NULL, "created_at" timestamptz NOT NULL DEFAULT now(), "last_used_at" timestamptz NULL, "revoked_at" timestamptz NULL, PRIMARY KEY ("id"), CONSTRAINT "api_tokens_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "api_tokens_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
 CREATE UNIQUE INDEX "api_tokens_token_hash_key" ON "public"."api_tokens" ("token_hash");
 CREATE INDEX "api_tokens_tenant_user_idx" ON "public"."api_tokens" ("tenant_id", "user_id");
@@ -30,3 +30,11 @@ COMMENT ON TABLE "public"."login_tokens" IS 'One-time, short-lived tokens that s
 CREATE TABLE "public"."memberships" ("user_id" bigint NOT NULL, "tenant_id" bigint NOT NULL, "role" text NOT NULL DEFAULT 'member', "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("user_id", "tenant_id"), CONSTRAINT "memberships_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "memberships_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "memberships_role_check" CHECK (role = ANY (ARRAY['owner'::text, 'member'::text])));
 CREATE INDEX "memberships_tenant_id_idx" ON "public"."memberships" ("tenant_id");
 COMMENT ON TABLE "public"."memberships" IS 'Who may enter which workspace, and as what.';
+CREATE TABLE "public"."sessions" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "token_hash" bytea NOT NULL, "user_id" bigint NOT NULL, "tenant_id" bigint NULL, "user_agent" text NOT NULL DEFAULT '', "created_at" timestamptz NOT NULL DEFAULT now(), "last_seen_at" timestamptz NOT NULL DEFAULT now(), "expires_at" timestamptz NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "sessions_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "sessions_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+CREATE UNIQUE INDEX "sessions_token_hash_key" ON "public"."sessions" ("token_hash");
+CREATE INDEX "sessions_user_id_idx" ON "public"."sessions" ("user_id");
+CREATE INDEX "sessions_tenant_id_idx" ON "public"."sessions" ("tenant_id");
+CREATE INDEX "sessions_expires_at_idx" ON "public"."sessions" ("expires_at");
+COMMENT ON TABLE "public"."sessions" IS 'Signed-in browser sessions: the cookie carries a random id, only its SHA-256 is stored here.';
+COMMENT ON COLUMN "public"."sessions"."tenant_id" IS 'The workspace whose host issued the session; NULL for the public site.';
+COMMENT ON COLUMN "public"."sessions"."last_seen_at" IS 'Moved on at most once a minute, not at every request.';

@@ -4,6 +4,12 @@
 INSERT INTO public.login_tokens (token_hash, user_id, tenant_id, expires_at)
 VALUES (@token_hash, @user_id, @tenant_id, @expires_at);
 
+-- LoginTokenGet finds a live token on this tenant without spending it (the page behind the link).
+-- name: LoginTokenGet :one
+SELECT user_id
+FROM public.login_tokens
+WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now();
+
 -- LoginTokenConsume spends a token once, on the tenant it was issued for, before it expires.
 -- name: LoginTokenConsume :one
 UPDATE public.login_tokens
@@ -59,3 +65,16 @@ ORDER BY id DESC;
 UPDATE public.api_tokens
 SET revoked_at = now()
 WHERE id = @id AND tenant_id = @tenant_id AND user_id = @user_id AND revoked_at IS NULL;
+
+-- APITokenDeleteByMember deletes a user's tokens on one workspace (they were removed from it):
+-- deleted, not suspended, so that adding them back does not revive a token.
+-- name: APITokenDeleteByMember :execrows
+DELETE FROM public.api_tokens
+WHERE user_id = @user_id AND tenant_id = @tenant_id;
+
+-- APITokenRevokeByUser revokes every live token of a user, on every workspace (the password
+-- changed). The rows stay, marked revoked, so that the tokens page says what happened.
+-- name: APITokenRevokeByUser :execrows
+UPDATE public.api_tokens
+SET revoked_at = now()
+WHERE user_id = @user_id AND revoked_at IS NULL;

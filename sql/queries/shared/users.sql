@@ -15,8 +15,8 @@ SELECT id, email, password_hash, is_superuser, session_epoch, created_at
 FROM public.users
 WHERE id = @id;
 
--- UserSetPassword changes the hash and bumps the session epoch, which ends every session
--- issued before (the caller re-issues the current one).
+-- UserSetPassword changes the hash and counts the change in session_epoch (the caller ends
+-- the user's sessions and revokes their API tokens in the same transaction).
 -- name: UserSetPassword :one
 UPDATE public.users
 SET password_hash = @password_hash, session_epoch = session_epoch + 1
@@ -24,18 +24,9 @@ WHERE id = @id
 RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
 
 -- UserRehashPassword stores a fresh hash of the same password (made with newer argon2
--- parameters at login); unlike UserSetPassword it keeps the sessions, and it does nothing if
+-- parameters at login); unlike a password change it keeps the sessions, and it does nothing if
 -- the password changed meanwhile.
 -- name: UserRehashPassword :exec
 UPDATE public.users
 SET password_hash = @new_hash
 WHERE id = @id AND password_hash = @old_hash;
-
--- UserGetWithRole loads the user behind a session with their role in tenant_id ('' when they
--- are not a member; tenant_id 0 is the public site). One round trip per request checks that the
--- user still exists, that the session's epoch is current and that the membership still holds.
--- name: UserGetWithRole :one
-SELECT u.id, u.email, u.is_superuser, u.session_epoch, u.created_at, coalesce(m.role, '')::text AS role
-FROM public.users u
-LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = @tenant_id
-WHERE u.id = @id;

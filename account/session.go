@@ -1,0 +1,176 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
+	"github.com/toodoo/toodoo/tenancy"
+)
+
+// SessionTTL is how long a browser session lasts after signing in, however active it is.
+const SessionTTL = 14 * 24 * time.Hour
+
+// sessionTouchEvery is how stale last_seen_at may get before a request moves it on: often
+// enough for the sessions list, rarely enough that a busy session does not write at every request.
+const sessionTouchEvery = time.Minute
+
+// maxUserAgentChars bounds the user agent kept with a session (it is shown, never parsed).
+const maxUserAgentChars = 200
+
+// Session is a signed-in browser, as the sessions list shows it. The secret in the cookie is
+// never stored: only its SHA-256.
+type Session struct {
+	ID         int64     `json:"id"`
+	TenantID   int64     `json:"tenant_id"` // 0: the public site
+	Workspace  string    `json:"workspace"` // the display name of TenantID's workspace, "" for the public site
+	UserAgent  string    `json:"user_agent"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// SessionUser is who a live session belongs to, with their role in the session's workspace.
+type SessionUser struct {
+	User
+	SessionID int64
+	Role      string // RoleOwner, RoleMember, or "" when not a member (or on the public site)
+}
+
+// errNoSession is the one answer for a session secret that is unknown, ended, expired or was
+// issued on another host.
+var errNoSession = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Your session has ended. Please sign in.")
+
+// StartSession records a new session of userID on tenantID's host (0: the public site), valid
+// SessionTTL, and returns the secret for the cookie. userAgent is kept for the sessions list,
+// cut to a sane length.
+func (s *Service) StartSession(ctx context.Context, userID, tenantID int64, userAgent string) (string, error) {
+	secret, hash, err := newSecret()
+	if err != nil {
+		return "", err
+	}
+	ua := toodoo.Truncate(strings.Join(strings.FieldsFunc(strings.ToValidUTF8(userAgent, ""), isSpaceOrControl), " "), maxUserAgentChars)
+	_, err = s.q.SessionInsert(ctx, shareddb.SessionInsertParams{
+		TokenHash: hash, UserID: userID, TenantID: tenantID, UserAgent: ua, ExpiresAt: time.Now().Add(SessionTTL),
+	})
+	switch {
+	case toodoo.ErrorCode(err) == toodoo.ENOTFOUND: // a foreign key: the user or workspace is gone
+		return "", errNoUser
+	case err != nil:
+		return "", fmt.Errorf("account: start session: %w", err)
+	}
+	return secret, nil
+}
+
+// isSpaceOrControl separates the words of a user agent: runs of spaces and control characters
+// become one space.
+func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// AuthenticateSession returns the user behind a session secret on tenantID's host (0: the
+// public site) with their role there, in one query: the session is live, the user exists, and
+// the membership is current. It moves the session's last-seen time on at most once a minute.
+// Returns EUNAUTHORIZED if the secret is unknown, ended, expired, or was issued on another host.
+func (s *Service) AuthenticateSession(ctx context.Context, tenantID int64, secret string) (SessionUser, error) {
+	if !plausibleSecret(secret) {
+		return SessionUser{}, errNoSession
+	}
+	row, err := s.q.SessionAuthenticate(ctx, shareddb.SessionAuthenticateParams{TenantID: tenantID, TokenHash: hashSecret(secret)})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return SessionUser{}, errNoSession
+	case err != nil:
+		return SessionUser{}, fmt.Errorf("account: authenticate session: %w", err)
+	}
+	if time.Since(row.LastSeenAt) > sessionTouchEvery {
+		// Best effort: a failed touch must not refuse the request.
+		_ = s.q.SessionTouch(ctx, row.SessionID)
+	}
+	return SessionUser{
+		User:      User{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, CreatedAt: row.CreatedAt},
+		SessionID: row.SessionID,
+		Role:      row.Role,
+	}, nil
+}
+
+// EndSession ends the session behind a secret (logging out). A secret that names no session is
+// no error: the session is over either way.
+func (s *Service) EndSession(ctx context.Context, secret string) error {
+	if !plausibleSecret(secret) {
+		return nil
+	}
+	if _, err := s.q.SessionDeleteByHash(ctx, hashSecret(secret)); err != nil {
+		return fmt.Errorf("account: end session: %w", err)
+	}
+	return nil
+}
+
+// EndSessionByID ends one of the user's sessions, from the sessions list. Returns ENOTFOUND if
+// the user has no such session (another user's session is not found either).
+func (s *Service) EndSessionByID(ctx context.Context, userID, sessionID int64) error {
+	n, err := s.q.SessionDeleteByID(ctx, shareddb.SessionDeleteByIDParams{ID: sessionID, UserID: userID})
+	if err != nil {
+		return fmt.Errorf("account: end session %d: %w", sessionID, err)
+	}
+	if n == 0 {
+		return toodoo.Errorf(toodoo.ENOTFOUND, "No such session.")
+	}
+	return nil
+}
+
+// EndAllSessions ends every session of the user on every host ("Sign out everywhere"). It
+// returns how many there were. SetPassword does the same inside its own transaction.
+func (s *Service) EndAllSessions(ctx context.Context, userID int64) (int64, error) {
+	return endAllSessions(ctx, s.q, userID)
+}
+
+// EndAllSessionsTx is EndAllSessions inside the caller's transaction.
+func EndAllSessionsTx(ctx context.Context, tx *tenancy.Tx, userID int64) (int64, error) {
+	return endAllSessions(ctx, tx.SharedQueries(), userID)
+}
+
+func endAllSessions(ctx context.Context, q *shareddb.Queries, userID int64) (int64, error) {
+	n, err := q.SessionDeleteByUser(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("account: end all sessions of user %d: %w", userID, err)
+	}
+	return n, nil
+}
+
+// ListSessions lists the user's live sessions on every host, newest first.
+func (s *Service) ListSessions(ctx context.Context, userID int64) ([]Session, error) {
+	rows, err := s.q.SessionListByUser(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("account: list sessions: %w", err)
+	}
+	list := make([]Session, len(rows))
+	for i, r := range rows {
+		list[i] = Session{ID: r.ID, TenantID: r.TenantID, Workspace: r.Workspace, UserAgent: r.UserAgent,
+			CreatedAt: r.CreatedAt, LastSeenAt: r.LastSeenAt, ExpiresAt: r.ExpiresAt}
+	}
+	return list, nil
+}
+
+// purgeBatch is how many expired sessions one statement deletes.
+const purgeBatch = 1000
+
+// PurgeExpiredSessions deletes the sessions past their expiry (they refuse to authenticate
+// already; this only reclaims the rows) and returns how many went. It deletes in batches, each
+// its own short statement, until none is left or ctx ends.
+func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		n, err := s.q.SessionPurgeExpired(ctx, purgeBatch)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("account: purge expired sessions: %w", err)
+		}
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}
