@@ -68,10 +68,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests (default 10s).
 	ShutdownTimeout time.Duration
-	// ClientLoginLimit limits login and sign-up attempts per client address (default 20, then
-	// one per 3s); AccountLoginLimit limits failed logins per email (default 5, then one per 30s).
-	ClientLoginLimit  RateLimit
-	AccountLoginLimit RateLimit
+	// LoginLimits are the budgets of password checks, per client address, per account and
+	// address, and per account, kept in the database for every process (zero fields:
+	// account.DefaultLoginLimits). Its Client budget also limits sign-ups and one-time links
+	// per address.
+	LoginLimits account.LoginLimits
 }
 
 // MinSessionKeyLen is the shortest session key accepted: 32 bytes, the size of the HMAC-SHA256
@@ -89,9 +90,6 @@ type Server struct {
 	views    *views
 	def      *schemadef.Definition
 	handler  http.Handler
-
-	clientLimiter  *limiter
-	accountLimiter *limiter
 
 	// publicHosts are the public site's host names (the base domain and www.).
 	publicHosts map[string]bool
@@ -119,11 +117,8 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	if cfg.ClientLoginLimit.Burst <= 0 {
-		cfg.ClientLoginLimit = RateLimit{Burst: 20, Every: 3 * time.Second}
-	}
-	if cfg.AccountLoginLimit.Burst <= 0 {
-		cfg.AccountLoginLimit = RateLimit{Burst: 5, Every: 30 * time.Second}
+	if cfg.LoginLimits.Client.Burst <= 0 {
+		cfg.LoginLimits.Client = account.DefaultLoginLimits.Client
 	}
 	for i, k := range cfg.SessionKeys {
 		if len(k) < MinSessionKeyLen {
@@ -146,18 +141,16 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("web: schema definition: %w", err)
 	}
 	s := &Server{
-		cfg:            cfg,
-		db:             db,
-		accounts:       account.New(db),
-		logger:         logger,
-		hosts:          newHostCache(db, logger),
-		sessions:       newSessionStore(cfg),
-		views:          v,
-		def:            def,
-		clientLimiter:  newLimiter(cfg.ClientLoginLimit),
-		accountLimiter: newLimiter(cfg.AccountLoginLimit),
-		publicHosts:    map[string]bool{base: true, "www." + base: true},
-		spareWake:      make(chan struct{}, 1),
+		cfg:         cfg,
+		db:          db,
+		accounts:    account.New(db),
+		logger:      logger,
+		hosts:       newHostCache(db, logger),
+		sessions:    newSessionStore(cfg),
+		views:       v,
+		def:         def,
+		publicHosts: map[string]bool{base: true, "www." + base: true},
+		spareWake:   make(chan struct{}, 1),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -178,7 +171,7 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done: it stops accepting connections, waits up to
 // cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
-// keepSpares) and waits for it, and returns. Nothing it started touches the database after it
+// keepSpares, sweepLimits) and waits for it, and returns. Nothing it started touches the database after it
 // returns, so the caller may close the database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
@@ -200,6 +193,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	background.Go(func() { _ = s.WatchHosts(bgCtx) })
 	background.Go(func() { s.keepSpares(bgCtx) })
+	background.Go(func() { s.sweepLimits(bgCtx) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -1,0 +1,144 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toodoo/toodoo/account"
+)
+
+// limits sets the sign-in budgets for a test: per client address, per (account, client) pair
+// and per account, each a burst that does not refill within the test.
+func limits(client, pair, acct int) func(*Config) {
+	return func(c *Config) {
+		c.LoginLimits = account.LoginLimits{
+			Client:  account.Limit{Burst: client, Every: time.Hour},
+			Pair:    account.Limit{Burst: pair, Every: time.Hour},
+			Account: account.Limit{Burst: acct, Every: time.Hour},
+		}
+	}
+}
+
+// from is a visitor of host on srv at the client address addr.
+func from(t *testing.T, srv *Server, host, addr string) *browser {
+	return &browser{t: t, srv: srv, host: host, addr: addr + ":4321"}
+}
+
+// tally sends the requests at once and counts the answers by status.
+func tally(t *testing.T, n int, send func(i int) int) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			code := send(i)
+			mu.Lock()
+			got[code]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for code := range got {
+		if code != http.StatusUnauthorized && code != http.StatusTooManyRequests {
+			t.Errorf("answers %v: want only 401 and 429", got)
+		}
+	}
+	return got
+}
+
+// TestLoginLimitManyAddressesAtOnce (finding 2): 40 wrong passwords for one account sent at once
+// from 40 addresses: no more are checked than the account's budget, the rest get 429.
+func TestLoginLimitManyAddressesAtOnce(t *testing.T) {
+	t.Parallel()
+	const budget = 10
+	b := setup(t, limits(100, 5, budget))
+	got := tally(t, 40, func(i int) int {
+		br := from(t, b.srv, firstHost, fmt.Sprintf("198.51.100.%d", i+1))
+		return br.post("/login", "email", b.alice.Email, "password", "wrong password").Code
+	})
+	if got[http.StatusUnauthorized] > budget || got[http.StatusUnauthorized] == 0 {
+		t.Errorf("%d of 40 passwords were checked (answers %v); want between 1 and the budget of %d", got[http.StatusUnauthorized], got, budget)
+	}
+}
+
+// TestLoginLimitOneAddressAtOnce (finding 2): 20 wrong passwords for one account sent at once
+// from one address: no more are checked than the pair's budget.
+func TestLoginLimitOneAddressAtOnce(t *testing.T) {
+	t.Parallel()
+	const budget = 5
+	b := setup(t, limits(100, budget, budget))
+	got := tally(t, 20, func(int) int {
+		return from(t, b.srv, firstHost, "198.51.100.7").post("/login", "email", b.alice.Email, "password", "wrong password").Code
+	})
+	if got[http.StatusUnauthorized] > budget || got[http.StatusUnauthorized] == 0 {
+		t.Errorf("%d of 20 passwords were checked (answers %v); want between 1 and the budget of %d", got[http.StatusUnauthorized], got, budget)
+	}
+}
+
+// TestLoginLimitSharedByProcesses: two servers on one database (two processes, two replicas)
+// spend one budget, whichever of them an attempt reaches.
+func TestLoginLimitSharedByProcesses(t *testing.T) {
+	t.Parallel()
+	const budget = 4
+	b := setup(t, limits(100, budget, budget))
+	other := b.newServer(limits(100, budget, budget)) // a second process on the same database
+	checked := 0
+	for i := range 2 * budget {
+		srv := b.srv
+		if i%2 == 1 {
+			srv = other
+		}
+		rec := from(t, srv, firstHost, "198.51.100.9").post("/login", "email", b.alice.Email, "password", "wrong password")
+		switch rec.Code {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			if rec.Header().Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("attempt %d: status %d", i+1, rec.Code)
+		}
+	}
+	if checked != budget {
+		t.Errorf("%d passwords were checked by two servers; want the one budget of %d", checked, budget)
+	}
+}
+
+// TestLoginLimitOwnerNotLockedOut (finding 5): a stranger's wrong passwords from other addresses
+// are throttled, and the account's owner still signs in from their own address.
+func TestLoginLimitOwnerNotLockedOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, limits(100, 3, 8))
+	owner := from(t, b.srv, firstHost, "203.0.113.5")
+	owner.login(b.alice.Email)
+	wantRedirect(t, owner.post("/logout"), "/login")
+
+	// The stranger, from four addresses, five tries each: throttled.
+	throttled := 0
+	for i := range 4 {
+		stranger := from(t, b.srv, firstHost, fmt.Sprintf("198.51.100.%d", 50+i))
+		for range 5 {
+			switch rec := stranger.post("/login", "email", b.alice.Email, "password", "wrong password"); rec.Code {
+			case http.StatusTooManyRequests:
+				throttled++
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("stranger: status %d", rec.Code)
+			}
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("the stranger was never throttled")
+	}
+	// The owner, from their own address, with the right password, gets in.
+	wantRedirect(t, owner.post("/login", "email", b.alice.Email, "password", testPassword), "/")
+	wantStatus(t, owner.get("/"), http.StatusOK)
+}
