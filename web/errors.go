@@ -37,6 +37,7 @@ var (
 	errMethodNotAllowed = &httpError{status: http.StatusMethodNotAllowed, message: "This method is not allowed here."}
 	errTooLarge         = &httpError{status: http.StatusRequestEntityTooLarge, message: "The request body is too large."}
 	errNotJSON          = &httpError{status: http.StatusUnsupportedMediaType, message: "Send JSON, with Content-Type: application/json."}
+	errBadForm          = &httpError{status: http.StatusBadRequest, message: "The form could not be read."}
 	errPageNotFound     = toodoo.Errorf(toodoo.ENOTFOUND, "There is no page at this address.")
 )
 

@@ -2,7 +2,10 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,4 +144,56 @@ func TestLoginLimitOwnerNotLockedOut(t *testing.T) {
 	// The owner, from their own address, with the right password, gets in.
 	wantRedirect(t, owner.post("/login", "email", b.alice.Email, "password", testPassword), "/")
 	wantStatus(t, owner.get("/"), http.StatusOK)
+}
+
+// chunked sends body with Transfer-Encoding: chunked (no Content-Length), as br would.
+func (br *browser) chunked(method, path, contentType, body string, header http.Header) *httptest.ResponseRecorder {
+	br.t.Helper()
+	h := http.Header{"Content-Type": {contentType}, "Sec-Fetch-Site": {"same-origin"}}
+	for k, v := range header {
+		h[k] = v
+	}
+	req := httptest.NewRequest(method, "http://"+br.host+path, io.NopCloser(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.TransferEncoding = []string{"chunked"}
+	req.Host = br.host
+	req.RemoteAddr = br.addr
+	req.Header = h
+	if br.cookie != nil {
+		req.AddCookie(br.cookie)
+	}
+	rec := httptest.NewRecorder()
+	br.srv.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// TestChunkedBodyTooLarge: a body over the limit sent without Content-Length (chunked) gets
+// 413, as a form on a page and as JSON on the API, and nothing is created.
+func TestChunkedBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := b.browser(firstHost)
+	br.login(b.alice.Email)
+	big := strings.Repeat("a", 1<<20+1)
+
+	rec := br.chunked(http.MethodPost, "/todos", "application/x-www-form-urlencoded", "title="+big, nil)
+	wantStatus(t, rec, http.StatusRequestEntityTooLarge)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("page: Content-Type %q, want an HTML page", ct)
+	}
+
+	_, token, err := b.accounts.CreateAPIToken(t.Context(), b.first.ID, b.alice.ID, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = b.browser(firstHost).chunked(http.MethodPost, "/api/v1/todos", "application/json", `{"title":"`+big+`"}`, http.Header{"Authorization": {"Bearer " + token}})
+	wantStatus(t, rec, http.StatusRequestEntityTooLarge)
+	if p := problemOf(t, rec); p.Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("API: problem %+v", p)
+	}
+	// A chunked body within the limit still works.
+	wantStatus(t, br.chunked(http.MethodPost, "/todos", "application/x-www-form-urlencoded", "title=small", nil), http.StatusSeeOther)
+	if got := todoTitles(t, br.get("/")); len(got) != 1 || got[0] != "small" {
+		t.Errorf("to-dos %q, want only the small one", got)
+	}
 }
