@@ -5,12 +5,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/internal/testfactory"
 )
 
 // limits sets the sign-in budgets for a test: per client address, per (account, client) pair
@@ -196,4 +201,71 @@ func TestChunkedBodyTooLarge(t *testing.T) {
 	if got := todoTitles(t, br.get("/")); len(got) != 1 || got[0] != "small" {
 		t.Errorf("to-dos %q, want only the small one", got)
 	}
+}
+
+// TestPoolSaturated: with every connection of the pool taken, a page and an API request get 503
+// with Retry-After (the API as problem+json) within the acquire timeout, and /readyz reports
+// 503; once the connections are given back, all answer again.
+func TestPoolSaturated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	u, err := url.Parse(b.pooled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "2")
+	q.Set("pool_acquire_timeout", "200ms")
+	u.RawQuery = q.Encode()
+	small := testfactory.DB(ctx, t, u.String())
+	srv := b.newServerOn(small)
+	page := from(t, srv, firstHost, "198.51.100.80")
+	page.login(b.alice.Email)
+	_, token, err := b.accounts.CreateAPIToken(ctx, b.first.ID, b.alice.ID, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := from(t, srv, firstHost, "198.51.100.81")
+	ready := from(t, srv, testBase, "198.51.100.82")
+
+	// Every connection taken, for longer than the bound.
+	var held []*pgxpool.Conn
+	for range 2 {
+		c, err := small.Pool().Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	release := func() {
+		for _, c := range held {
+			c.Release()
+		}
+		held = nil
+	}
+	t.Cleanup(release)
+
+	wantBusy := func(what string, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: status %d, Retry-After %q; want 503 with Retry-After", what, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	rec := page.get("/")
+	wantBusy("page", rec)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("page: Content-Type %q, want an HTML page", ct)
+	}
+	rec = api.api(http.MethodGet, "/api/v1/todos", "", token)
+	wantBusy("API", rec)
+	if p := problemOf(t, rec); p.Status != http.StatusServiceUnavailable || p.Code != toodoo.EUNAVAILABLE {
+		t.Errorf("API: problem %+v", p)
+	}
+	wantBusy("/readyz", ready.get("/readyz"))
+
+	release()
+	wantStatus(t, page.get("/"), http.StatusOK)
+	wantStatus(t, api.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusOK)
+	wantStatus(t, ready.get("/readyz"), http.StatusOK)
 }
