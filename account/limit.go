@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -93,6 +94,21 @@ func limitKey(kind string, parts ...string) string {
 // account).
 func accountKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
+// clientKey is the client part of a key: the address, but an IPv6 address's /64, which one
+// subscriber usually holds whole (one budget per address would give them 2^64).
+func clientKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
 // take takes one token from the bucket key under l. It returns 0 when the attempt may go on and
 // otherwise how long until it could (never 0).
 func (s *Service) take(ctx context.Context, key string, l Limit) (time.Duration, error) {
@@ -110,7 +126,7 @@ func (s *Service) take(ctx context.Context, key string, l Limit) (time.Duration,
 // TakeClientLimit takes one attempt at scope (such as "signup") from the budget of the client
 // address. It returns 0 when the attempt may go on and otherwise how long the client must wait.
 func (s *Service) TakeClientLimit(ctx context.Context, scope, client string, l Limit) (time.Duration, error) {
-	return s.take(ctx, limitKey("client:"+scope, client), l)
+	return s.take(ctx, limitKey("client:"+scope, clientKey(client)), l)
 }
 
 // LoginClientScope is the client budget that password checks spend; handlers of other
@@ -122,7 +138,7 @@ const LoginClientScope = "login"
 // the client must wait (and the password must not be checked). See the limits above.
 func (s *Service) ReserveLogin(ctx context.Context, l LoginLimits, email, client string) (time.Duration, error) {
 	l = l.withDefaults()
-	acct := accountKey(email)
+	acct, client := accountKey(email), clientKey(client)
 	if wait, err := s.TakeClientLimit(ctx, LoginClientScope, client, l.Client); wait > 0 || err != nil {
 		return wait, err
 	}
@@ -143,7 +159,7 @@ func (s *Service) ReserveLogin(ctx context.Context, l LoginLimits, email, client
 // bucket is full again and the client skips the account's budget for l.Known.
 func (s *Service) LoginSucceeded(ctx context.Context, l LoginLimits, email, client string) error {
 	l = l.withDefaults()
-	acct := accountKey(email)
+	acct, client := accountKey(email), clientKey(client)
 	err := s.q.LimitRemember(ctx, shareddb.LimitRememberParams{
 		Key: limitKey("known", acct, client), TtlSecs: l.Known.Seconds(), RefillKey: limitKey("pair", acct, client),
 	})

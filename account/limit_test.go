@@ -113,3 +113,35 @@ func TestPurgeLimits(t *testing.T) {
 		t.Fatalf("after the purge: wait %v, %v; want refused", wait, err)
 	}
 }
+
+// TestClientLimitIPv6Prefix: an IPv6 client is its /64 (a subscriber's usual share), an
+// IPv4-mapped address its IPv4 address.
+func TestClientLimitIPv6Prefix(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	l := account.Limit{Burst: 1, Every: time.Hour}
+	take := func(client string) bool {
+		t.Helper()
+		wait, err := b.svc.TakeClientLimit(t.Context(), "test", client, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wait == 0
+	}
+	for _, c := range []struct {
+		first, second string
+		shared        bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:3::1", "2001:db8:1:4::1", false},
+		{"192.0.2.10", "::ffff:192.0.2.10", true},
+		{"192.0.2.11", "192.0.2.12", false},
+	} {
+		if !take(c.first) {
+			t.Fatalf("%s: first attempt refused", c.first)
+		}
+		if got := !take(c.second); got != c.shared {
+			t.Errorf("%s after %s: refused %t, want %t", c.second, c.first, got, c.shared)
+		}
+	}
+}

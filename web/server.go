@@ -6,7 +6,8 @@
 //	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
 //	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
 //	session.go    cookie sessions bound to the tenant they were issued on
-//	auth.go       who is asking: session or bearer token; login, logout, rate limits
+//	auth.go       who is asking: session or bearer token; login, logout
+//	limit.go      attempt budgets, kept in the database for every process (account), and their purge
 //	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
 //	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
 //	errors.go     the one place that turns errors into HTTP statuses and error pages

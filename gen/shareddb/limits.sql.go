@@ -24,9 +24,12 @@ func (q *Queries) LimitKnown(ctx context.Context, key string) (bool, error) {
 const limitPurge = `-- name: LimitPurge :execrows
 DELETE FROM public.rate_limits
 WHERE key IN (SELECT key FROM public.rate_limits WHERE tat <= now() LIMIT $1)
+    AND tat <= now()
 `
 
 // LimitPurge deletes up to max_rows expired rows (full buckets, known clients no longer known).
+// The outer tat test is checked again on a row that a concurrent LimitTake has just updated, so
+// a bucket taken from meanwhile is not deleted.
 func (q *Queries) LimitPurge(ctx context.Context, maxRows int32) (int64, error) {
 	result, err := q.db.Exec(ctx, limitPurge, maxRows)
 	if err != nil {

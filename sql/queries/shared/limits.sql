@@ -42,6 +42,9 @@ ON CONFLICT (key) DO UPDATE SET tat = EXCLUDED.tat, allowed = true;
 SELECT EXISTS (SELECT 1 FROM public.rate_limits WHERE key = @key AND tat > now()) AS known;
 
 -- LimitPurge deletes up to max_rows expired rows (full buckets, known clients no longer known).
+-- The outer tat test is checked again on a row that a concurrent LimitTake has just updated, so
+-- a bucket taken from meanwhile is not deleted.
 -- name: LimitPurge :execrows
 DELETE FROM public.rate_limits
-WHERE key IN (SELECT key FROM public.rate_limits WHERE tat <= now() LIMIT @max_rows);
+WHERE key IN (SELECT key FROM public.rate_limits WHERE tat <= now() LIMIT sqlc.arg(max_rows))
+    AND tat <= now();
