@@ -36,7 +36,8 @@ func (tx *Tx) SharedQueries() *shareddb.Queries { return tx.q }
 
 // SharedQueries returns the generated shared-schema queries bound to the pool (each statement
 // its own transaction, so a single read costs no BEGIN/COMMIT round trips, and its connection
-// taken within the acquire timeout), with errors already interpreted. Like Tx.SharedQueries it is for package account only.
+// taken within the acquire timeout), with errors already interpreted. Like Tx.SharedQueries it
+// is for package account only.
 func (db *DB) SharedQueries() *shareddb.Queries { return db.shared }
 
 // SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
