@@ -446,6 +446,32 @@ table "api_tokens" {
   }
 }
 
+table "rate_limits" {
+  schema  = schema.public
+  comment = "Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged."
+  column "key" {
+    type    = text
+    null    = false
+    comment = "What is limited: a kind, then a SHA-256 of the client address and/or account (no address or e-mail in clear)."
+  }
+  column "tat" {
+    type    = timestamptz
+    null    = false
+    comment = "The bucket's theoretical arrival time: it is full again at tat; for a known client, when that ends."
+  }
+  column "allowed" {
+    type    = boolean
+    null    = false
+    comment = "Whether the last attempt on this key was let through (read back by the statement that took it)."
+  }
+  primary_key {
+    columns = [column.key]
+  }
+  index "rate_limits_tat_idx" {
+    columns = [column.tat]
+  }
+}
+
 table "schema_ledger" {
   schema  = schema.public
   comment = "The fleet migrator's ledger: per schema, the desired state last applied and the last error."

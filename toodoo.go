@@ -26,6 +26,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // 403: known caller, not allowed
 	EUNAUTHORIZED = "unauthorized" // 401: no or bad credentials
 	ESUSPENDED    = "suspended"    // 403: the workspace is suspended
+	EUNAVAILABLE  = "unavailable"  // 503: overloaded (no database connection in time); try again soon
 )
 
 // Error is an error meant for the person at the other end: Message is safe to show.

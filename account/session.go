@@ -155,22 +155,12 @@ func (s *Service) ListSessions(ctx context.Context, userID int64) ([]Session, er
 	return list, nil
 }
 
-// purgeBatch is how many expired sessions one statement deletes.
-const purgeBatch = 1000
-
 // PurgeExpiredSessions deletes the sessions past their expiry (they refuse to authenticate
-// already; this only reclaims the rows) and returns how many went. It deletes in batches, each
-// its own short statement, until none is left or ctx ends.
+// already; this only reclaims the rows) and returns how many went.
 func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
-	var total int64
-	for {
-		n, err := s.q.SessionPurgeExpired(ctx, purgeBatch)
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("account: purge expired sessions: %w", err)
-		}
-		if n < purgeBatch {
-			return total, nil
-		}
+	n, err := purgeInBatches(ctx, s.q.SessionPurgeExpired)
+	if err != nil {
+		return n, fmt.Errorf("account: purge expired sessions: %w", err)
 	}
+	return n, nil
 }

@@ -11,22 +11,46 @@ package tenancy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 )
 
 // DB is the application's handle on the database.
 type DB struct {
-	pool   *pgxpool.Pool
-	shared *shareddb.Queries // bound to the pool, errors interpreted (see SharedQueries)
+	pool           *pgxpool.Pool
+	shared         *shareddb.Queries // on the pool through bounded, errors interpreted (see SharedQueries)
+	acquireTimeout time.Duration     // see acquire
 }
 
-// New wraps a pool. The pool's default search_path must be empty (see Open).
+// DefaultAcquireTimeout is how long a request waits for a free connection of the pool before it
+// is refused with ErrBusy (503); the database URL's pool_acquire_timeout parameter changes it.
+const DefaultAcquireTimeout = time.Second
+
+// ErrBusy is the answer when no connection of the pool came free within the acquire timeout:
+// the database (or this process's share of it) is saturated, and the client should come back
+// shortly instead of queueing without end.
+var ErrBusy = toodoo.Errorf(toodoo.EUNAVAILABLE, "The service is busy right now. Please try again in a moment.")
+
+// New wraps a pool, with DefaultAcquireTimeout. The pool's default search_path must be empty
+// (see Open).
 func New(pool *pgxpool.Pool) *DB {
-	return &DB{pool: pool, shared: shareddb.New(interpreting{pool})}
+	return newDB(pool, DefaultAcquireTimeout)
+}
+
+func newDB(pool *pgxpool.Pool, acquireTimeout time.Duration) *DB {
+	db := &DB{pool: pool, acquireTimeout: acquireTimeout}
+	db.shared = shareddb.New(interpreting{bounded{db}})
+	return db
 }
 
 // Open connects a pool whose connections start with an empty search_path, so that a tenant query
@@ -36,7 +60,14 @@ func New(pool *pgxpool.Pool) *DB {
 // Behind PgBouncer (which does not forward the search_path start-up parameter), the pooler must
 // give its server connections an empty search_path instead (connect_query, or ALTER ROLE ... SET);
 // Open checks the effective value either way and refuses a pool that would fall back to a schema.
+//
+// Besides pgxpool's pool_* parameters (pool_max_conns...), the URL may carry
+// pool_acquire_timeout (a Go duration such as 500ms; default DefaultAcquireTimeout).
 func Open(ctx context.Context, url string) (*DB, error) {
+	url, acquireTimeout, err := splitAcquireTimeout(url)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
@@ -57,8 +88,143 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: the connections' default search_path is %q; it must be empty so that tenant queries cannot fall back to a shared schema", path)
 	}
-	return New(pool), nil
+	return newDB(pool, acquireTimeout), nil
 }
+
+// acquireTimeoutParam is the database URL parameter that sets the acquire timeout.
+const acquireTimeoutParam = "pool_acquire_timeout"
+
+// splitAcquireTimeout takes pool_acquire_timeout out of a database URL or key=value string
+// (the driver would send it to the server as a setting, which the server refuses).
+func splitAcquireTimeout(connString string) (string, time.Duration, error) {
+	d := DefaultAcquireTimeout
+	var value string
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "", 0, err
+		}
+		q := u.Query()
+		if !q.Has(acquireTimeoutParam) {
+			return connString, d, nil
+		}
+		value = q.Get(acquireTimeoutParam)
+		q.Del(acquireTimeoutParam)
+		u.RawQuery = q.Encode()
+		connString = u.String()
+	} else {
+		fields := strings.Fields(connString)
+		kept := fields[:0]
+		for _, f := range fields {
+			if v, ok := strings.CutPrefix(f, acquireTimeoutParam+"="); ok {
+				value = v
+				continue
+			}
+			kept = append(kept, f)
+		}
+		if len(kept) == len(fields) && value == "" {
+			return connString, d, nil
+		}
+		connString = strings.Join(kept, " ")
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 {
+		return "", 0, fmt.Errorf("%s=%q: want a positive duration such as 500ms", acquireTimeoutParam, value)
+	}
+	return connString, d, nil
+}
+
+// acquire takes a connection from the pool, waiting at most the acquire timeout: when every
+// connection stays busy longer than that, it returns ErrBusy (EUNAVAILABLE, which the web
+// layer answers with 503 and Retry-After) instead of letting requests queue until their
+// clients give up. Every statement the application runs on the pool takes its connection here:
+// InTx and SharedTx for their transaction, the shared queries for each statement (bounded).
+// The caller must Release the connection.
+func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
+	defer cancel()
+	c, err := db.pool.Acquire(actx)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			return nil, &wrapped{ErrBusy, fmt.Errorf("tenancy: no connection within %v: %w", db.acquireTimeout, err)}
+		}
+		return nil, fmt.Errorf("tenancy: acquire: %w", err)
+	}
+	return c, nil
+}
+
+// bounded is the shareddb.DBTX of the statements run on the pool outside a transaction: each
+// takes its connection with acquire and gives it back once its result has been read.
+type bounded struct{ db *DB }
+
+func (b bounded) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c, err := b.db.acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	return c.Exec(ctx, sql, args...)
+}
+
+func (b bounded) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c, err := b.db.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &releasingRows{Rows: rows, conn: c}, nil
+}
+
+func (b bounded) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c, err := b.db.acquire(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return releasingRow{row: c.QueryRow(ctx, sql, args...), conn: c}
+}
+
+// releasingRows gives its connection back when closed, or when read to the end (as pgxpool's
+// own rows do).
+type releasingRows struct {
+	pgx.Rows
+	conn *pgxpool.Conn
+}
+
+func (r *releasingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *releasingRows) Close() {
+	r.Rows.Close()
+	if r.conn != nil {
+		r.conn.Release()
+		r.conn = nil
+	}
+}
+
+// releasingRow gives its connection back once scanned (every QueryRow is scanned).
+type releasingRow struct {
+	row  pgx.Row
+	conn *pgxpool.Conn
+}
+
+func (r releasingRow) Scan(dest ...any) error {
+	defer r.conn.Release()
+	return r.row.Scan(dest...)
+}
+
+// errRow is the pgx.Row of a statement that never ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // Pool returns the underlying pool, for tests that check or plant rows with plain SQL. The
 // application never uses it (TestSharedQueriesStayBehindOwners keeps it so): shared data is
@@ -66,8 +232,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 // opens a pool of its own.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// Ping checks that the database answers, for readiness probes.
-func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
+// Ping checks, for readiness probes, that a connection comes free within the acquire timeout
+// (ErrBusy otherwise: the pool is saturated) and that the database answers on it.
+func (db *DB) Ping(ctx context.Context) error {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return c.Ping(ctx)
+}
 
 // Close closes the pool.
 func (db *DB) Close() { db.pool.Close() }

@@ -86,7 +86,12 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 		begin = "BEGIN READ ONLY"
 	}
 	opts.BeginQuery = begin + "; SET LOCAL search_path TO " + pgx.Identifier{t.Schema}.Sanitize()
-	tx, err := db.pool.BeginTx(ctx, opts)
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
+	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}

@@ -35,8 +35,9 @@ type Tx struct {
 func (tx *Tx) SharedQueries() *shareddb.Queries { return tx.q }
 
 // SharedQueries returns the generated shared-schema queries bound to the pool (each statement
-// its own transaction, so a single read costs no BEGIN/COMMIT round trips), with errors already
-// interpreted. Like Tx.SharedQueries it is for package account only.
+// its own transaction, so a single read costs no BEGIN/COMMIT round trips, and its connection
+// taken within the acquire timeout), with errors already interpreted. Like Tx.SharedQueries it
+// is for package account only.
 func (db *DB) SharedQueries() *shareddb.Queries { return db.shared }
 
 // SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
@@ -49,7 +50,12 @@ func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, tx *Tx)
 
 // sharedTx is SharedTx that also hands over the raw transaction, for provisioning's DDL.
 func (db *DB) sharedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error) (err error) {
-	tx, err := db.pool.Begin(ctx)
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: begin: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("tenancy: begin: %w", err)
 	}

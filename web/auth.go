@@ -150,24 +150,20 @@ func (s *Server) handleLoginShow(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "login.html", &loginPage{page: page{Title: "Sign in"}, Next: next})
 }
 
-// handleLoginSubmit signs a user in. Attempts are limited per client address and failures per
-// account (429 with Retry-After). On a workspace's host only its members and superusers get in;
-// anyone else gets the same answer as for a wrong password.
+// handleLoginSubmit signs a user in. Each password check is first reserved against the
+// budgets of the client address, the account from that address and the account (see
+// reserveLogin): refused, it answers 429 with Retry-After and the password is not looked at. On
+// a workspace's host only its members and superusers get in; anyone else gets the same answer
+// as for a wrong password.
 func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	ri := info(ctx)
-	if ok, wait := s.clientLimiter.allow("login:" + ri.ClientIP); !ok {
-		return tooManyAttempts(wait)
-	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	accountKey := emailKey(email)
-	if ok, wait := s.accountLimiter.check(accountKey); !ok {
-		return tooManyAttempts(wait)
+	if err := s.reserveLogin(ctx, email); err != nil {
+		return err
 	}
 	fail := func(err error) error {
-		s.accountLimiter.take(accountKey)
 		return s.render(w, r, http.StatusUnauthorized, "login.html", &loginPage{
 			page: page{Title: "Sign in"}, Email: email, Next: next, Error: toodoo.ErrorMessage(err),
 		})
@@ -177,6 +173,9 @@ func (s *Server) handleLoginSubmit(w http.ResponseWriter, r *http.Request) error
 		if toodoo.ErrorCode(err) == toodoo.EUNAUTHORIZED {
 			return fail(errWrongLogin)
 		}
+		return err
+	}
+	if err := s.loginSucceeded(ctx, email); err != nil {
 		return err
 	}
 	st := siteFrom(ctx)
@@ -267,8 +266,8 @@ func (s *Server) handleLoginTokenShow(w http.ResponseWriter, r *http.Request) er
 func (s *Server) handleLoginToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t := siteFrom(ctx).Tenant
-	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
-		return tooManyAttempts(wait)
+	if err := s.limitClient(ctx, account.LoginClientScope); err != nil {
+		return err
 	}
 	uid, err := s.accounts.ConsumeLoginToken(ctx, t.ID, r.PostFormValue("t"))
 	if err == nil {

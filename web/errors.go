@@ -21,7 +21,12 @@ var codeStatus = map[string]int{
 	toodoo.ENOTFOUND:     http.StatusNotFound,
 	toodoo.ECONFLICT:     http.StatusConflict,
 	toodoo.EINTERNAL:     http.StatusInternalServerError,
+	toodoo.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
+
+// busyRetryAfter is the Retry-After of a 503 for overload (EUNAVAILABLE): soon, since the
+// connections it waited for are held by requests that take milliseconds.
+const busyRetryAfter = 2 * time.Second
 
 // httpError is an error about HTTP itself, for which the domain has no code: a wrong method, a
 // body too large or not JSON, too many attempts.
@@ -37,6 +42,7 @@ var (
 	errMethodNotAllowed = &httpError{status: http.StatusMethodNotAllowed, message: "This method is not allowed here."}
 	errTooLarge         = &httpError{status: http.StatusRequestEntityTooLarge, message: "The request body is too large."}
 	errNotJSON          = &httpError{status: http.StatusUnsupportedMediaType, message: "Send JSON, with Content-Type: application/json."}
+	errBadForm          = &httpError{status: http.StatusBadRequest, message: "The form could not be read."}
 	errPageNotFound     = toodoo.Errorf(toodoo.ENOTFOUND, "There is no page at this address.")
 )
 
@@ -71,7 +77,7 @@ func errorMessage(err error) string {
 	if errors.As(err, &mbe) {
 		return errTooLarge.message
 	}
-	if errorStatus(err) >= 500 {
+	if errorStatus(err) >= 500 && toodoo.ErrorCode(err) != toodoo.EUNAVAILABLE {
 		return "Something went wrong on our side. It has been logged; please try again later."
 	}
 	return toodoo.ErrorMessage(err)
@@ -90,15 +96,20 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 }
 
 // writeError is the only place that turns an error into a response. 5xx are logged with their
-// detail at Error and shown as a generic page; 4xx are logged at Debug (the request line
+// detail at Error and shown as a generic page, but for overload (EUNAVAILABLE: 503 with
+// Retry-After, logged at Warn, its message shown); 4xx are logged at Debug (the request line
 // already says the status). Under /api/ the body is application/problem+json (RFC 9457);
 // elsewhere an HTML page, except that an anonymous visitor of a page is sent to /login.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	status := errorStatus(err)
-	if status >= 500 {
+	switch {
+	case toodoo.ErrorCode(err) == toodoo.EUNAVAILABLE:
+		s.logger.WarnContext(ctx, "request refused: overloaded", "request_id", info(ctx).ID, "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
+	case status >= 500:
 		s.logger.ErrorContext(ctx, "request failed", "request_id", info(ctx).ID, "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
-	} else {
+	default:
 		s.logger.DebugContext(ctx, "request refused", "request_id", info(ctx).ID, "status", status, "error", err)
 	}
 	var he *httpError
@@ -134,7 +145,7 @@ type problem struct {
 func writeProblem(w http.ResponseWriter, status int, err error) {
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: errorMessage(err)}
 	var te *toodoo.Error
-	if status < 500 && errors.As(err, &te) {
+	if errors.As(err, &te) && (status < 500 || te.Code == toodoo.EUNAVAILABLE) {
 		p.Code, p.Field = te.Code, te.Field
 	}
 	if status == http.StatusUnauthorized {

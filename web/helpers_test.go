@@ -42,6 +42,7 @@ var testKey = []byte("0123456789abcdef0123456789abcdef-test-key")
 type bundle struct {
 	t             testing.TB
 	db            *tenancy.DB
+	pooled        string // the database URL the pool uses (through PgBouncer with TEST_PGBOUNCER=1)
 	direct        string // the direct database URL, for LISTEN
 	accounts      *account.Service
 	srv           *Server
@@ -58,7 +59,7 @@ func setup(t testing.TB, mod ...func(*Config)) *bundle {
 	ctx := t.Context()
 	pooled, direct := dbtest.URLs(t)
 	db := testfactory.DB(ctx, t, pooled)
-	b := &bundle{t: t, db: db, direct: direct, accounts: account.New(db)}
+	b := &bundle{t: t, db: db, pooled: pooled, direct: direct, accounts: account.New(db)}
 	b.accounts.Params = cheap
 	b.first = testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first", DisplayName: "First Team", Domain: firstHost})
 	b.second = testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "second", DisplayName: "Second Team", Domain: secondHost})
@@ -85,13 +86,19 @@ func (b *bundle) member(t tenancy.Tenant, u account.User, role string) {
 // newServer starts a server on the bundle's database with its host listener running; it
 // returns once the listener has loaded the host map.
 func (b *bundle) newServer(mod ...func(*Config)) *Server {
+	b.t.Helper()
+	return b.newServerOn(b.db, mod...)
+}
+
+// newServerOn is newServer on another handle (pool) on the bundle's database.
+func (b *bundle) newServerOn(db *tenancy.DB, mod ...func(*Config)) *Server {
 	t := b.t
 	t.Helper()
 	cfg := Config{BaseDomain: testBase, DirectDatabaseURL: b.direct, SessionKeys: [][]byte{testKey}}
 	for _, m := range mod {
 		m(&cfg)
 	}
-	srv, err := New(cfg, b.db, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	srv, err := New(cfg, db, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}

@@ -1,10 +1,54 @@
 package web
 
 import (
-	"strings"
+	"context"
 	"sync"
 	"time"
 )
+
+// Attempt limits. The budgets that protect passwords and sign-in secrets live in the database
+// and are shared by every process (see package account's limits): a handler reserves its
+// attempt there before it checks anything, and answers 429 with Retry-After when refused.
+//
+// The in-memory limiter below is only a cost guard of one process (the host cache's database
+// look-ups for unknown hosts), where N processes having N budgets is fine.
+
+// reserveLogin reserves one password check for email from the request's client address, before
+// the password is looked at; a refusal is a 429 error with Retry-After.
+func (s *Server) reserveLogin(ctx context.Context, email string) error {
+	wait, err := s.accounts.ReserveLogin(ctx, s.cfg.LoginLimits, email, info(ctx).ClientIP)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return tooManyAttempts(wait)
+	}
+	return nil
+}
+
+// loginSucceeded records a successful password check for email from the request's client: the
+// owner's own mistakes are forgiven and their address skips the account-wide budget.
+func (s *Server) loginSucceeded(ctx context.Context, email string) error {
+	return s.accounts.LoginSucceeded(ctx, s.cfg.LoginLimits, email, info(ctx).ClientIP)
+}
+
+// limitClient takes one attempt at scope from the request's client address's budget (the
+// client budget of the login limits); a refusal is a 429 error with Retry-After.
+func (s *Server) limitClient(ctx context.Context, scope string) error {
+	wait, err := s.accounts.TakeClientLimit(ctx, scope, info(ctx).ClientIP, s.cfg.LoginLimits.Client)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return tooManyAttempts(wait)
+	}
+	return nil
+}
+
+// limitsPurgeEvery is how often Serve purges the limits that mean nothing any more (full buckets,
+// ended acquaintances). Any process may purge: the statement deletes only rows that mean nothing
+// already, so the purges of several processes do not disturb each other.
+const limitsPurgeEvery = time.Minute
 
 // RateLimit allows Burst attempts at once, then one more every Every (a token bucket).
 type RateLimit struct {
@@ -12,9 +56,8 @@ type RateLimit struct {
 	Every time.Duration
 }
 
-// limiter is a token bucket per key (a client address, an email), in memory. Each process
-// limits on its own: behind N processes an attacker gets N times the budget, which still turns
-// a password-guessing run from millions of tries into thousands.
+// limiter is a token bucket per key, in the memory of one process. It guards costs, not
+// secrets: see the note at the top.
 type limiter struct {
 	limit RateLimit
 	now   func() time.Time
@@ -31,12 +74,6 @@ type bucket struct {
 // maxBuckets bounds memory under a flood of distinct keys: when reached, full buckets (keys idle
 // long enough to be back at Burst) are dropped, which forgets nothing that matters.
 const maxBuckets = 100000
-
-// emailKey is the per-account limiter's key for an email address, used by the login form and
-// the password page alike, so that one account has one budget however its address is typed.
-// The database compares addresses by lower(), so the key folds case too, in every script
-// (strings.ToLower): folding only ASCII gave "Ärger@" and "ärger@" two budgets.
-func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func newLimiter(l RateLimit) *limiter {
 	return &limiter{limit: l, now: time.Now, buckets: map[string]*bucket{}}
@@ -73,37 +110,13 @@ func (l *limiter) sweep(now time.Time) {
 func (l *limiter) allow(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	b := l.refill(key, now)
+	b := l.refill(key, l.now())
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
 	}
-	return false, l.wait(b)
-}
-
-// check reports whether key has a token left, without taking it.
-func (l *limiter) check(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.refill(key, l.now())
-	if b.tokens >= 1 {
-		return true, 0
-	}
-	return false, l.wait(b)
-}
-
-// take spends one token for key (a failed login), going no lower than zero.
-func (l *limiter) take(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.refill(key, l.now())
-	b.tokens = max(b.tokens-1, 0)
-}
-
-func (l *limiter) wait(b *bucket) time.Duration {
 	if l.limit.Every <= 0 {
-		return time.Hour
+		return false, time.Hour
 	}
-	return time.Duration((1 - b.tokens) * float64(l.limit.Every))
+	return false, time.Duration((1 - b.tokens) * float64(l.limit.Every))
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -201,7 +203,10 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body; reading past the cap fails with *http.MaxBytesError,
-// which errors.go turns into 413.
+// which errors.go turns into 413. A body with a Content-Length over the cap is refused at once.
+// A form body is parsed here, before any handler: r.PostFormValue swallows the error of a body
+// that turns out too large only while it is read (chunked, no Content-Length), and a handler
+// would see an empty form and answer "Enter a title." instead of 413.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
@@ -209,8 +214,30 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if isForm(r) {
+			if err := r.ParseForm(); err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					s.writeError(w, r, errTooLarge)
+				} else {
+					s.writeError(w, r, errBadForm)
+				}
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isForm reports whether r carries a URL-encoded form body (what every form of the pages sends).
+func isForm(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // resolveHost finds the site the request is for and puts it in the context. An unknown host gets

@@ -58,11 +58,8 @@ func (s *Server) handlePasswordShow(w http.ResponseWriter, r *http.Request) erro
 func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
-		return tooManyAttempts(wait)
-	}
-	if ok, wait := s.accountLimiter.check(emailKey(u.Email)); !ok {
-		return tooManyAttempts(wait)
+	if err := s.reserveLogin(ctx, u.Email); err != nil {
+		return err
 	}
 	p := &passwordPage{Errors: map[string]string{}}
 	current, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
@@ -70,9 +67,11 @@ func (s *Server) handlePasswordChange(w http.ResponseWriter, r *http.Request) er
 		if toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
 			return err
 		}
-		s.accountLimiter.take(emailKey(u.Email))
 		p.Errors["current_password"] = "That is not your current password."
 		return s.renderPassword(w, r, http.StatusBadRequest, p)
+	}
+	if err := s.loginSucceeded(ctx, u.Email); err != nil {
+		return err
 	}
 	if next != r.PostFormValue("confirm_password") {
 		p.Errors["new_password"] = "The two new passwords differ."

@@ -142,8 +142,15 @@ func (s *Server) accountRoutes(r *mux.Router) {
 	signedIn.Handle("/sessions/{id:[0-9]+}/end", s.handle(s.handleSessionEnd)).Methods(http.MethodPost)
 }
 
-// health answers /healthz (the process is up) and /readyz (the database answers) on any host,
+// health answers /healthz (the process is up) and /readyz (it can serve now) on any host,
 // before host resolution: load balancers probe by address.
+//
+// /readyz takes a database connection the way requests do, waiting no longer than the pool's
+// acquire timeout (see tenancy.DB.Ping), and pings on it. So it answers 503 exactly when a
+// request arriving now would: "busy" when every connection has stayed taken for longer than the
+// bound (requests are queueing for connections, and would get 503 themselves), "unreachable"
+// when the database does not answer. A balancer then sends traffic to other processes until
+// connections come free again.
 func (s *Server) health(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -151,13 +158,19 @@ func (s *Server) health(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("ok\n"))
 		case "/readyz":
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			defer cancel()
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
 			if err := s.db.Ping(ctx); err != nil {
 				s.logger.Warn("readiness check failed", "error", err)
+				msg := "database unreachable\n"
+				if toodoo.ErrorCode(err) == toodoo.EUNAVAILABLE {
+					msg = "database connections busy\n"
+					w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
+				}
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("database unreachable\n"))
+				_, _ = w.Write([]byte(msg))
 				return
 			}
 			_, _ = w.Write([]byte("ok\n"))

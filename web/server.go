@@ -6,7 +6,8 @@
 //	middleware.go request log, panic recovery, trusted proxies, security headers, body limit
 //	host.go       Host -> public site or tenant (in-memory map kept fresh by LISTEN/NOTIFY)
 //	session.go    cookie sessions: a secret id in the cookie, a row in public.sessions
-//	auth.go       who is asking: session or bearer token; login, logout, rate limits
+//	auth.go       who is asking: session or bearer token; login, logout
+//	limit.go      attempt budgets, kept in the database for every process (account), and their purge
 //	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
 //	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
 //	errors.go     the one place that turns errors into HTTP statuses and error pages
@@ -68,10 +69,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests (default 10s).
 	ShutdownTimeout time.Duration
-	// ClientLoginLimit limits login and sign-up attempts per client address (default 20, then
-	// one per 3s); AccountLoginLimit limits failed logins per email (default 5, then one per 30s).
-	ClientLoginLimit  RateLimit
-	AccountLoginLimit RateLimit
+	// LoginLimits are the budgets of password checks, per client address, per account and
+	// address, and per account, kept in the database for every process (zero fields:
+	// account.DefaultLoginLimits). Its Client budget also limits sign-ups and one-time links
+	// per address.
+	LoginLimits account.LoginLimits
 }
 
 // MinSessionKeyLen is the shortest session key accepted: 32 bytes, the size of the HMAC-SHA256
@@ -89,9 +91,6 @@ type Server struct {
 	views    *views
 	def      *schemadef.Definition
 	handler  http.Handler
-
-	clientLimiter  *limiter
-	accountLimiter *limiter
 
 	// publicHosts are the public site's host names (the base domain and www.).
 	publicHosts map[string]bool
@@ -119,11 +118,8 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	if cfg.ClientLoginLimit.Burst <= 0 {
-		cfg.ClientLoginLimit = RateLimit{Burst: 20, Every: 3 * time.Second}
-	}
-	if cfg.AccountLoginLimit.Burst <= 0 {
-		cfg.AccountLoginLimit = RateLimit{Burst: 5, Every: 30 * time.Second}
+	if cfg.LoginLimits.Client.Burst <= 0 {
+		cfg.LoginLimits.Client = account.DefaultLoginLimits.Client
 	}
 	for i, k := range cfg.SessionKeys {
 		if len(k) < MinSessionKeyLen {
@@ -146,18 +142,16 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("web: schema definition: %w", err)
 	}
 	s := &Server{
-		cfg:            cfg,
-		db:             db,
-		accounts:       account.New(db),
-		logger:         logger,
-		hosts:          newHostCache(db, logger),
-		sessions:       newSessionStore(cfg),
-		views:          v,
-		def:            def,
-		clientLimiter:  newLimiter(cfg.ClientLoginLimit),
-		accountLimiter: newLimiter(cfg.AccountLoginLimit),
-		publicHosts:    map[string]bool{base: true, "www." + base: true},
-		spareWake:      make(chan struct{}, 1),
+		cfg:         cfg,
+		db:          db,
+		accounts:    account.New(db),
+		logger:      logger,
+		hosts:       newHostCache(db, logger),
+		sessions:    newSessionStore(cfg),
+		views:       v,
+		def:         def,
+		publicHosts: map[string]bool{base: true, "www." + base: true},
+		spareWake:   make(chan struct{}, 1),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -178,8 +172,8 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done: it stops accepting connections, waits up to
 // cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
-// keepSpares, purgeSessions) and waits for it, and returns. Nothing it started touches the
-// database after it returns, so the caller may close the database then.
+// keepSpares, the purges) and waits for it, and returns. Nothing it started
+// touches the database after it returns, so the caller may close the database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -200,7 +194,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	background.Go(func() { _ = s.WatchHosts(bgCtx) })
 	background.Go(func() { s.keepSpares(bgCtx) })
-	background.Go(func() { s.purgeSessions(bgCtx) })
+	background.Go(func() { s.purgeEvery(bgCtx, sessionPurgeEvery, "expired sessions", s.accounts.PurgeExpiredSessions) })
+	background.Go(func() { s.purgeEvery(bgCtx, limitsPurgeEvery, "limits", s.accounts.PurgeLimits) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -232,4 +227,27 @@ func (s *Server) publicURL(addr net.Addr) string {
 		port = fmt.Sprintf(":%d", tcp.Port)
 	}
 	return scheme + "://" + s.cfg.BaseDomain + port + "/"
+}
+
+// purgeEvery runs purge (a delete of rows that mean nothing any more) now and then every
+// interval until ctx is done; Serve runs it in the background and waits for it. A failure is
+// logged and tried again at the next tick.
+func (s *Server) purgeEvery(ctx context.Context, interval time.Duration, what string, purge func(context.Context) (int64, error)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := purge(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logger.Warn("cannot purge "+what, "error", err)
+		} else if n > 0 {
+			s.logger.Debug("purged "+what, "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

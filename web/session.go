@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
 	"net/http"
 	"time"
@@ -21,7 +20,8 @@ const (
 	sessFlashK = "k" // its kind: "ok" or "error"
 )
 
-// sessionPurgeEvery is how often Serve deletes expired session rows.
+// sessionPurgeEvery is how often Serve deletes expired session rows. Expired sessions are refused
+// anyway; this only keeps the table small. Every process does it; the deletes are idempotent.
 const sessionPurgeEvery = 10 * time.Minute
 
 // newSessionStore returns the cookie store: host-only (no Domain attribute, so a cookie set by
@@ -125,29 +125,6 @@ func (s *Server) signOut(r *http.Request) error {
 	}
 	st.end()
 	return nil
-}
-
-// purgeSessions deletes expired session rows now and every sessionPurgeEvery until ctx is
-// done. Expired sessions are refused anyway; this only keeps the table small. Every process
-// does it; the deletes are idempotent.
-func (s *Server) purgeSessions(ctx context.Context) {
-	tick := time.NewTicker(sessionPurgeEvery)
-	defer tick.Stop()
-	for {
-		if n, err := s.accounts.PurgeExpiredSessions(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.logger.Warn("sessions: cannot purge expired sessions", "error", err)
-		} else if n > 0 {
-			s.logger.Debug("sessions: purged expired sessions", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // setFlash leaves a message for the next page.

@@ -126,8 +126,8 @@ func (s *Server) handleSignupShow(w http.ResponseWriter, r *http.Request) error 
 // workspace's host, where the token's page has the button that signs the user in. Any failure leaves nothing behind.
 func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if ok, wait := s.clientLimiter.allow("signup:" + info(ctx).ClientIP); !ok {
-		return tooManyAttempts(wait)
+	if err := s.limitClient(ctx, "signup"); err != nil {
+		return err
 	}
 	p := &signupPage{
 		page:        page{Title: "Create a workspace"},
@@ -166,6 +166,9 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 	// An existing account may create another workspace, with its own password.
 	var existing *account.User
 	if _, err := s.accounts.GetUserByEmail(ctx, email); err == nil {
+		if err := s.reserveLogin(ctx, email); err != nil {
+			return err
+		}
 		au, err := s.accounts.Authenticate(ctx, email, password)
 		if err != nil {
 			if toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
@@ -250,8 +253,8 @@ func (s *Server) handleInviteShow(w http.ResponseWriter, r *http.Request) error 
 // handleInviteAccept creates the invited account and membership, and signs the person in.
 func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if ok, wait := s.clientLimiter.allow("login:" + info(ctx).ClientIP); !ok {
-		return tooManyAttempts(wait)
+	if err := s.limitClient(ctx, account.LoginClientScope); err != nil {
+		return err
 	}
 	t := tenantFrom(ctx)
 	token := r.PostFormValue("t")

@@ -321,8 +321,8 @@ func TestLogin(t *testing.T) {
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *Config) {
-		c.ClientLoginLimit = RateLimit{Burst: 3, Every: 1e12}
-		c.AccountLoginLimit = RateLimit{Burst: 2, Every: 1e12}
+		c.LoginLimits.Client = account.Limit{Burst: 3, Every: 1e12}
+		c.LoginLimits.Account = account.Limit{Burst: 2, Every: 1e12}
 	})
 	br := b.browser(firstHost)
 	for i := range 3 {
@@ -335,9 +335,8 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 
 	// Failures for one account from ever new addresses.
-	for i := range 2 {
+	for range 2 {
 		wantStatus(t, b.browser(firstHost).post("/login", "email", b.alice.Email, "password", "wrong password"), http.StatusUnauthorized)
-		_ = i
 	}
 	rec = b.browser(firstHost).post("/login", "email", "Alice@Example.com", "password", testPassword)
 	wantStatus(t, rec, http.StatusTooManyRequests)

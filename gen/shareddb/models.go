@@ -57,6 +57,16 @@ type Membership struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged.
+type RateLimit struct {
+	// What is limited: a kind, then a SHA-256 of the client address and/or account (no address or e-mail in clear).
+	Key string `json:"key"`
+	// The bucket's theoretical arrival time: it is full again at tat; for a known client, when that ends.
+	Tat time.Time `json:"tat"`
+	// Whether the last attempt on this key was let through (read back by the statement that took it).
+	Allowed bool `json:"allowed"`
+}
+
 // The fleet migrator's ledger: per schema, the desired state last applied and the last error.
 type SchemaLedger struct {
 	SchemaName string `json:"schema_name"`

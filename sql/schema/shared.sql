@@ -6,6 +6,12 @@ CREATE TABLE "public"."tenants" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTI
 CREATE UNIQUE INDEX "tenants_schema_name_key" ON "public"."tenants" ("schema_name");
 CREATE UNIQUE INDEX "tenants_schema_name_lower_key" ON "public"."tenants" ((lower(schema_name)));
 COMMENT ON TABLE "public"."tenants" IS 'The tenant registry: one row per tenant schema.';
+CREATE TABLE "public"."rate_limits" ("key" text NOT NULL, "tat" timestamptz NOT NULL, "allowed" boolean NOT NULL, PRIMARY KEY ("key"));
+CREATE INDEX "rate_limits_tat_idx" ON "public"."rate_limits" ("tat");
+COMMENT ON TABLE "public"."rate_limits" IS 'Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged.';
+COMMENT ON COLUMN "public"."rate_limits"."key" IS 'What is limited: a kind, then a SHA-256 of the client address and/or account (no address or e-mail in clear).';
+COMMENT ON COLUMN "public"."rate_limits"."tat" IS 'The bucket''s theoretical arrival time: it is full again at tat; for a known client, when that ends.';
+COMMENT ON COLUMN "public"."rate_limits"."allowed" IS 'Whether the last attempt on this key was let through (read back by the statement that took it).';
 CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_hash" text NULL, "fingerprint" text NULL, "applied_at" timestamptz NULL, "last_error" text NULL, "last_error_at" timestamptz NULL, "attempted_hash" text NULL, PRIMARY KEY ("schema_name"));
 COMMENT ON TABLE "public"."schema_ledger" IS 'The fleet migrator''s ledger: per schema, the desired state last applied and the last error.';
 COMMENT ON COLUMN "public"."schema_ledger"."applied_hash" IS 'Hash of the desired state (schema.hcl) last applied to this schema.';
