@@ -87,6 +87,9 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	}
 	// The migrator's advisory lock and the host cache's LISTEN need a session of their own, which
 	// a transaction-mode pooler does not give: the direct URL leads around it.
+	if _, err := tenancy.MigrateQueue(ctx, o.DatabaseURL); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	sum, err := migrate.Run(ctx, o.DatabaseURL, def, migrate.Options{Wait: true, DirectURL: o.Web.DirectDatabaseURL}, nil)
 	if err != nil {
 		return fmt.Errorf("dev: migrate: %w", err)
@@ -114,8 +117,8 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("dev: listen on %s: %w", o.Addr, err)
 	}
-	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded)
-	return srv.Serve(ctx, ln)
+	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded, e.Getenv("TOODOO_MAIL_UI"))
+	return serveWithMail(ctx, srv, ln, o.Mail, logger)
 }
 
 // openWithRetry opens the database, retrying for up to wait while the server is not answering.
@@ -226,7 +229,8 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 }
 
 // printDevBanner prints where to go and how to sign in.
-func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedResult) {
+// mailUI, when set (`go tool task dev` sets TOODOO_MAIL_UI), is the mail catcher's web page.
+func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedResult, mailUI string) {
 	port := ""
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.Port != 80 {
 		port = ":" + strconv.Itoa(tcp.Port)
@@ -247,6 +251,9 @@ func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedR
 			fmt.Fprint(w, " (password changed since it was seeded; `go tool task dev:reset` starts over)")
 		}
 		fmt.Fprintln(w, " (superuser, owner of both workspaces).")
+	}
+	if mailUI != "" {
+		fmt.Fprintf(w, "\n  Mail sent by Toodoo (sign-up, password reset, invitations): %s\n", mailUI)
 	}
 	fmt.Fprintln(w, "\nBrowsers and curl resolve *.localhost to this machine. Ctrl-C stops the server; the data stays.")
 }
