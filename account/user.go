@@ -56,10 +56,13 @@ type User struct {
 	IsSuperuser  bool      `json:"is_superuser"`
 	SessionEpoch int32     `json:"-"` // sessions issued under an older epoch are void
 	CreatedAt    time.Time `json:"created_at"`
+	// EmailVerified is false from sign-up until the address is proven (email.go); such a user
+	// cannot sign in with a password. Loaded by the lookups that return a whole user row.
+	EmailVerified bool `json:"email_verified"`
 }
 
 func userFromRow(r shareddb.User) User {
-	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, SessionEpoch: r.SessionEpoch, CreatedAt: r.CreatedAt}
+	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, SessionEpoch: r.SessionEpoch, CreatedAt: r.CreatedAt, EmailVerified: r.EmailVerified}
 }
 
 // NormalizeEmail trims an address and checks its shape loosely (something@something, at most
@@ -144,7 +147,8 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 var errWrongPassword = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Wrong email or password.")
 
 // Authenticate checks an email and password. Returns EUNAUTHORIZED "Wrong email or password."
-// for an unknown email and for a wrong password alike, after the same amount of hashing. A
+// for an unknown email and for a wrong password alike, after the same amount of hashing, and
+// EFORBIDDEN for the right password of an account whose address is not verified yet. A
 // hash made with outdated parameters is replaced on success (without bumping the epoch).
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	if len(password) > MaxPasswordBytes {
@@ -164,6 +168,9 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	}
 	if !ok {
 		return User{}, errWrongPassword
+	}
+	if !row.EmailVerified {
+		return User{}, errUnverified // told only to someone who knows the password
 	}
 	if s.Params.NeedsRehash(row.PasswordHash) {
 		// Best effort: the login succeeds even if the new hash cannot be stored.

@@ -131,6 +131,10 @@ func (s *Server) accountRoutes(r *mux.Router) {
 	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
 	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/password/forgot", s.handle(s.handleForgotShow)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/password/forgot", s.handle(s.handleForgotSubmit)).Methods(http.MethodPost)
+	r.Handle("/password/reset", s.handle(s.handleResetShow)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/password/reset", s.handle(s.handleResetSubmit)).Methods(http.MethodPost)
 
 	signedIn := s.subrouter(r.NewRoute())
 	signedIn.Use(s.requireUser)

@@ -11,7 +11,7 @@ import (
 )
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE lower(email) = lower($1)
 `
@@ -25,13 +25,14 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
 const userGetByID = `-- name: UserGetByID :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE id = $1
 `
@@ -45,6 +46,7 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -92,7 +94,7 @@ const userInsert = `-- name: UserInsert :one
 
 INSERT INTO public.users (email, password_hash, is_superuser)
 VALUES ($1, $2, $3)
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 `
 
 type UserInsertParams struct {
@@ -111,6 +113,7 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -140,7 +143,7 @@ const userSetPassword = `-- name: UserSetPassword :one
 UPDATE public.users
 SET password_hash = $1, session_epoch = session_epoch + 1
 WHERE id = $2
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 `
 
 type UserSetPasswordParams struct {
@@ -159,6 +162,7 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err

@@ -10,10 +10,11 @@ CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_has
 COMMENT ON TABLE "public"."schema_ledger" IS 'The fleet migrator''s ledger: per schema, the desired state last applied and the last error.';
 COMMENT ON COLUMN "public"."schema_ledger"."applied_hash" IS 'Hash of the desired state (schema.hcl) last applied to this schema.';
 COMMENT ON COLUMN "public"."schema_ledger"."fingerprint" IS 'Catalog fingerprint of the schema right after that apply, to detect drift cheaply.';
-CREATE TABLE "public"."users" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "email" text NOT NULL, "password_hash" text NOT NULL, "is_superuser" boolean NOT NULL DEFAULT false, "session_epoch" integer NOT NULL DEFAULT 0, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("id"));
+CREATE TABLE "public"."users" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "email" text NOT NULL, "password_hash" text NOT NULL, "is_superuser" boolean NOT NULL DEFAULT false, "session_epoch" integer NOT NULL DEFAULT 0, "email_verified" boolean NOT NULL DEFAULT true, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("id"));
 CREATE UNIQUE INDEX "users_email_lower_key" ON "public"."users" ((lower(email)));
 COMMENT ON TABLE "public"."users" IS 'Users are shared by all tenants; memberships say where they may enter.';
 COMMENT ON COLUMN "public"."users"."session_epoch" IS 'Bumped when the password changes: sessions issued under an older epoch are void.';
+COMMENT ON COLUMN "public"."users"."email_verified" IS 'False from sign-up until the verification link is used (or a password reset proves the address); users created otherwise are trusted.';
 CREATE TABLE "public"."api_tokens" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "tenant_id" bigint NOT NULL, "user_id" bigint NOT NULL, "name" text NOT NULL, "token_hash" bytea NOT NULL, "created_at" timestamptz NOT NULL DEFAULT now(), "last_used_at" timestamptz NULL, "revoked_at" timestamptz NULL, PRIMARY KEY ("id"), CONSTRAINT "api_tokens_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "api_tokens_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
 CREATE UNIQUE INDEX "api_tokens_token_hash_key" ON "public"."api_tokens" ("token_hash");
 CREATE INDEX "api_tokens_tenant_user_idx" ON "public"."api_tokens" ("tenant_id", "user_id");
@@ -22,6 +23,11 @@ CREATE TABLE "public"."domains" ("domain" text NOT NULL, "tenant_id" bigint NOT 
 CREATE INDEX "domains_tenant_id_idx" ON "public"."domains" ("tenant_id");
 CREATE UNIQUE INDEX "domains_one_primary_per_tenant" ON "public"."domains" ("tenant_id") WHERE is_primary;
 COMMENT ON TABLE "public"."domains" IS 'Host names that lead to a tenant; stored lowercase, without port.';
+CREATE TABLE "public"."email_tokens" ("token_hash" bytea NOT NULL, "purpose" text NOT NULL, "user_id" bigint NOT NULL, "tenant_id" bigint NULL, "expires_at" timestamptz NOT NULL, "used_at" timestamptz NULL, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("token_hash"), CONSTRAINT "email_tokens_user_id_fkey" FOREIGN KEY ("user_id") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "email_tokens_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "email_tokens_purpose_check" CHECK (purpose = ANY (ARRAY['verify'::text, 'reset'::text])));
+CREATE INDEX "email_tokens_user_id_idx" ON "public"."email_tokens" ("user_id");
+CREATE INDEX "email_tokens_tenant_id_idx" ON "public"."email_tokens" ("tenant_id");
+COMMENT ON TABLE "public"."email_tokens" IS 'One-time links sent by mail: verify an address (bound to the new workspace) or reset a password (bound to the site asked on). Only SHA-256 hashes are stored.';
+COMMENT ON COLUMN "public"."email_tokens"."tenant_id" IS 'The workspace whose host the link opens on; NULL: the public site.';
 CREATE TABLE "public"."invitations" ("token_hash" bytea NOT NULL, "tenant_id" bigint NOT NULL, "email" text NOT NULL, "role" text NOT NULL DEFAULT 'member', "invited_by" bigint NULL, "expires_at" timestamptz NOT NULL, "used_at" timestamptz NULL, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("token_hash"), CONSTRAINT "invitations_tenant_id_fkey" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "invitations_invited_by_fkey" FOREIGN KEY ("invited_by") REFERENCES "public"."users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "invitations_role_check" CHECK (role = ANY (ARRAY['owner'::text, 'member'::text])));
 CREATE INDEX "invitations_tenant_id_idx" ON "public"."invitations" ("tenant_id");
 COMMENT ON TABLE "public"."invitations" IS 'One-time links with which an owner invites someone who has no account yet.';
