@@ -40,6 +40,8 @@ func (s *Server) routes() http.Handler {
 	ws := s.newRouter()
 	s.accountRoutes(ws)
 	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/verify", s.handle(s.handleVerifyShow)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/verify", s.handle(s.handleVerifySubmit)).Methods(http.MethodPost)
 	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
