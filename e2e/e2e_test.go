@@ -32,6 +32,7 @@ import (
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/mailtest"
 	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -73,6 +74,7 @@ type app struct {
 	def  *schemadef.Definition
 	acc  *account.Service
 	port int
+	mail *mailtest.Server
 }
 
 // url returns the URL of path on host ("localhost", "acme.localhost"), which the browser
@@ -103,6 +105,8 @@ func startApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	box := mailtest.Start(t) // the mail catcher: a real SMTP server, fed by the real queue
+	box.Run(t, pooled, direct)
 	serveCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(serveCtx, ln) }()
@@ -112,7 +116,7 @@ func startApp(t *testing.T) *app {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port}
+	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box}
 }
 
 // browser is one headless Chromium tab with a place for its screenshots.
@@ -289,8 +293,16 @@ func TestSeedScenario(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), password),
 	)
 	b.shot("signup-filled")
-	b.do("submit the sign-up form and land on the new workspace",
+	b.do("submit the sign-up form",
 		chromedp.Click(chromedp.CSS(`form[action="/signup"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("check-email")),
+	)
+	b.shot("signup-check-email")
+	link := a.mail.Wait(t, email, "Confirm your e-mail address").Link(t, "/verify?t=")
+	b.do("open the verification link from the mail and confirm",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/verify"] button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/verify"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("title")), // the to-do form: only on a workspace's list
 	)
 	b.shot("acme-after-signup")
