@@ -45,8 +45,8 @@ ignore this mail: your password stays as it is.
 {{define "invite"}}Hello,
 
 {{.Inviter}} added this address to the Toodoo workspace "{{.Workspace}}" as {{.Role}}.
-To accept, open this link within {{.TTL}} and sign in with this address (or create an account
-for it):
+You join only if you accept: open this link within {{.TTL}} and sign in with the account of
+this address (or create one for it):
 
 {{.Link}}
 
