@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/gen/tenantdb"
+	"github.com/toodoo/toodoo/mail"
+	"github.com/toodoo/toodoo/mail/catcher"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -25,6 +28,14 @@ import (
 const (
 	demoEmail    = "demo@example.com"
 	demoPassword = "toodoo-demo"
+)
+
+// Where `toodoo dev`'s mail catcher (package mail/catcher) listens when TOODOO_SMTP_URL is not
+// set: Mailpit's customary ports, on the loopback address (another free port when one is taken;
+// TOODOO_DEV_MAIL_SMTP and TOODOO_DEV_MAIL_UI choose others).
+const (
+	devCatcherSMTP = "127.0.0.1:1025"
+	devCatcherUI   = "127.0.0.1:8025"
 )
 
 // demoTenant is one seeded workspace; its domain is Name + "." + the base domain.
@@ -109,6 +120,21 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
+	// Without TOODOO_SMTP_URL, mail goes to the catcher, in this process, which a browser opens.
+	mailUI := ""
+	if e.Getenv("TOODOO_SMTP_URL") == "" {
+		catch, _, err := catcher.Start(cmp.Or(e.Getenv("TOODOO_DEV_MAIL_SMTP"), devCatcherSMTP), cmp.Or(e.Getenv("TOODOO_DEV_MAIL_UI"), devCatcherUI))
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		defer catch.Close()
+		sender, err := mail.ParseSMTPURL(catch.SMTPURL(), o.Mail.Sender.(*mail.SMTP).From())
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		o.Mail.Sender, mailUI = sender, catch.WebURL
+	}
+
 	srv, err := web.New(o.Web, db, logger)
 	if err != nil {
 		return err
@@ -117,7 +143,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("dev: listen on %s: %w", o.Addr, err)
 	}
-	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded, e.Getenv("TOODOO_MAIL_UI"))
+	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded, mailUI)
 	return serveWithMail(ctx, srv, ln, o.Mail, logger)
 }
 
@@ -229,7 +255,7 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 }
 
 // printDevBanner prints where to go and how to sign in.
-// mailUI, when set (`go tool task dev` sets TOODOO_MAIL_UI), is the mail catcher's web page.
+// mailUI, when set, is the mail catcher's web page.
 func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedResult, mailUI string) {
 	port := ""
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.Port != 80 {

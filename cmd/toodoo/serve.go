@@ -38,8 +38,8 @@ type serveOptions struct {
 	Mail        mail.Config // the queue's runner; its Sender is set (TOODOO_SMTP_URL)
 }
 
-// The mail defaults of `toodoo dev`: the mail catcher that `go tool task dev` starts (Mailpit's
-// SMTP port, on this machine, so no TLS).
+// The mail defaults of `toodoo dev`. Without TOODOO_SMTP_URL, runDev sends to the mail catcher
+// it starts in-process (on this port when it is free), so no TLS.
 const (
 	devSMTPURL  = "smtp://localhost:1025?tls=none"
 	devMailFrom = "Toodoo <noreply@localhost>"
