@@ -181,7 +181,7 @@ type session struct {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error  { s.to = append(s.to, to); return nil }
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = append(s.to, to); return nil }
 func (s *session) Reset()                                      { s.from, s.to = "", nil }
 func (s *session) Logout() error                               { return nil }
 
@@ -211,4 +211,3 @@ func (s *Servers) SMTPURL() string {
 	host, port, _ := net.SplitHostPort(s.SMTPAddr)
 	return "smtp://" + net.JoinHostPort(host, port) + "?tls=none"
 }
-
