@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,5 +414,74 @@ func TestBrowserResolvesLocalhostSubdomains(t *testing.T) {
 		}
 	default:
 		t.Fatal("the server saw no request")
+	}
+}
+
+// TestPasswordResetScenario, through the real UI: "Forgot your password?" on a workspace's
+// sign-in page, the reset mail from the SMTP catcher, a new password, and the browser lands
+// signed in; a session opened elsewhere before the reset is gone.
+func TestPasswordResetScenario(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t) // first: skips before any database work when there is no browser
+	a := startApp(t)
+	ctx := t.Context()
+	const (
+		email = "grace@acme.example"
+		old   = "the old password"
+		fresh = "a brand new password"
+	)
+	acme := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Acme Rockets", Domain: "acme.localhost", Name: "acme"})
+	u := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: old})
+	testfactory.Member(ctx, t, a.acc, acme, u, &testfactory.MemberOpts{Role: account.RoleOwner})
+
+	// Elsewhere: a session opened with the old password (a plain HTTP client on the loopback).
+	jar, _ := cookiejar.New(nil)
+	elsewhere := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", a.port))
+		}}}
+	resp, err := elsewhere.PostForm(a.url("acme.localhost", "/login"), url.Values{"email": {email}, "password": {old}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/" || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in elsewhere: %s at %s", resp.Status, resp.Request.URL)
+	}
+
+	b.do("ask for a reset link from the sign-in page",
+		chromedp.Navigate(a.url("acme.localhost", "/login")),
+		chromedp.WaitVisible(chromedp.ID("forgot-link")),
+		chromedp.Click(chromedp.ID("forgot-link")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/password/forgot"]`)),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.Click(chromedp.CSS(`form[action="/password/forgot"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("check-email")),
+	)
+	b.shot("reset-check-email")
+	link := a.mail.Wait(t, email, "Reset your Toodoo password").Link(t, "/password/reset?t=")
+	b.do("open the link from the mail and choose a new password",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.ID("new_password")),
+		chromedp.SendKeys(chromedp.ID("new_password"), fresh),
+		chromedp.SendKeys(chromedp.ID("confirm_password"), fresh),
+		chromedp.Click(chromedp.CSS(`form[action="/password/reset"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("title")), // the to-do form: signed in on the workspace
+	)
+	b.shot("reset-signed-in")
+	if got, want := b.location(), a.url("acme.localhost", "/"); got != want {
+		t.Errorf("after the reset the browser is at %s, want %s", got, want)
+	}
+	if header := b.text("header"); !strings.Contains(header, email) {
+		t.Errorf("header %q: want the signed-in user's email", header)
+	}
+
+	resp, err = elsewhere.Get(a.url("acme.localhost", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Errorf("the session opened before the reset still works: at %s", resp.Request.URL)
 	}
 }
