@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -173,5 +174,43 @@ func waitList(t *testing.T, url string, failed bool, ok func([]mail.Entry) bool)
 			t.Fatalf("the queue never got there: %+v", es)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSMTPTLS: smtp:// sends only over STARTTLS (a server without it is refused, never sent the
+// mail in clear), smtps:// speaks TLS from the first byte, and both check the certificate.
+func TestSMTPTLS(t *testing.T) {
+	msg := mail.Message{To: "ann@example.com", Subject: "Over TLS", Text: "Secret link."}
+
+	plain := mailtest.Start(t)
+	s, err := mail.ParseSMTPURL("smtp://"+plain.Addr(), mailtest.From)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(t.Context(), msg); err == nil {
+		t.Fatal("smtp:// sent to a server that offers no STARTTLS")
+	}
+	if n := len(plain.Mails()); n != 0 {
+		t.Fatalf("%d mails went in clear", n)
+	}
+
+	for _, tc := range []struct {
+		scheme   string
+		implicit bool
+	}{{"smtp", false}, {"smtps", true}} {
+		srv, pool := mailtest.StartTLS(t, tc.implicit)
+		srv.User, srv.Password = "toodoo", "pw"
+		s, err := mail.ParseSMTPURL(tc.scheme+"://toodoo:pw@"+srv.Addr(), mailtest.From)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(t.Context(), msg); err == nil {
+			t.Errorf("%s: sent to a server whose certificate nobody trusts", tc.scheme)
+		}
+		s.SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err := s.Send(t.Context(), msg); err != nil {
+			t.Fatalf("%s: Send: %v", tc.scheme, err)
+		}
+		srv.Wait(t, "ann@example.com", "Over TLS")
 	}
 }

@@ -5,9 +5,16 @@ package mailtest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"io"
+	"math/big"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -52,15 +59,51 @@ type Server struct {
 // Start starts a server on 127.0.0.1:0, stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, nil, false)
+}
+
+// StartTLS starts a server on 127.0.0.1:0 with a certificate made for the test (for 127.0.0.1),
+// offering STARTTLS, or, when implicit, speaking TLS from the first byte (smtps). It returns the
+// pool that trusts the certificate.
+func StartTLS(t testing.TB, implicit bool) (*Server, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailtest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	return start(t, cfg, implicit), pool
+}
+
+func start(t testing.TB, tlsCfg *tls.Config, implicit bool) *Server {
+	t.Helper()
 	s := &Server{t: t, notify: make(chan struct{}, 1)}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "mailtest.localhost"
-	srv.AllowInsecureAuth = true
+	srv.AllowInsecureAuth = tlsCfg == nil
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
+	srv.TLSConfig = tlsCfg
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("mailtest: listen: %v", err)
+	}
+	if implicit {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	s.addr = ln.Addr().String()
 	done := make(chan struct{})
