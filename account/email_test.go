@@ -87,6 +87,10 @@ func TestEmailTokens(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
+		// As if a while ago: a second link within account.ResetEvery is not issued (below).
+		if _, err := b.db.Pool().Exec(ctx, "UPDATE public.email_tokens SET created_at = now() - interval '1 hour' WHERE token_hash = $1", sha(tok)); err != nil {
+			t.Fatal(err)
+		}
 		return tok
 	}
 	expired := issue()
@@ -104,6 +108,19 @@ func TestEmailTokens(t *testing.T) {
 	}
 	_, err = b.svc.ResetPassword(ctx, 0, spare, "yet another one")
 	wantCode(t, err, toodoo.EUNAUTHORIZED) // a new password spends the other links
+	// Within ResetEvery of a link, no other is issued (however often it is asked for).
+	var again error
+	if err := b.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		_, _, err := account.IssueResetTokenTx(ctx, tx, "ann@example.com", 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		_, _, again = account.IssueResetTokenTx(ctx, tx, "ann@example.com", 0)
+		return nil
+	})
+	wantCode(t, again, toodoo.ENOTFOUND)
 	var nobody error
 	_ = b.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
 		_, _, nobody = account.IssueResetTokenTx(ctx, tx, "nobody@example.com", 0)

@@ -4,16 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
+// ResetEvery is how often a reset link may be mailed to one account: more requests within it
+// are answered the same and mail nothing, so that nobody floods a mailbox through the form.
+const ResetEvery = time.Minute
+
+// errResetSentRecently is IssueResetTokenTx's ENOTFOUND when a link went out within ResetEvery.
+var errResetSentRecently = toodoo.Errorf(toodoo.ENOTFOUND, "A reset link was sent to this address moments ago.")
+
 // IssueResetTokenTx creates a password-reset link for the account with this address, valid
 // ResetTokenTTL on site (0: the public site), inside tx (the caller enqueues the mail in the
 // same transaction). Returns the user and the secret; ENOTFOUND when no account has the
-// address, which the caller must not reveal.
+// address or a link went to it within ResetEvery (nothing to send), which the caller must not
+// reveal.
 func IssueResetTokenTx(ctx context.Context, tx *tenancy.Tx, email string, site int64) (User, string, error) {
 	q := tx.SharedQueries()
 	row, err := q.UserGetByEmail(ctx, email)
@@ -22,6 +31,13 @@ func IssueResetTokenTx(ctx context.Context, tx *tenancy.Tx, email string, site i
 		return User{}, "", toodoo.ErrNotFound
 	case err != nil:
 		return User{}, "", fmt.Errorf("account: reset: %w", err)
+	}
+	recent, err := q.EmailTokenRecent(ctx, shareddb.EmailTokenRecentParams{UserID: row.ID, Purpose: purposeReset, Seconds: int32(ResetEvery / time.Second)})
+	if err != nil {
+		return User{}, "", fmt.Errorf("account: reset: %w", err)
+	}
+	if recent > 0 {
+		return User{}, "", errResetSentRecently
 	}
 	token, err := issueEmailToken(ctx, q, purposeReset, row.ID, site, ResetTokenTTL)
 	if err != nil {

@@ -12,6 +12,7 @@ package mail
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/riverqueue/river"
 )
@@ -30,14 +31,23 @@ type Message struct {
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	Text    string `json:"text"` // plain text body
+
+	// UniqueFor, when set, makes River drop an identical mail (same recipient, subject and text)
+	// queued within that period of another, so that repeating a request cannot flood a mailbox
+	// with the same notice.
+	UniqueFor time.Duration `json:"-"`
 }
 
 // Kind names the job's worker (river.JobArgs).
 func (Message) Kind() string { return Kind }
 
 // InsertOpts are the job's defaults (river.JobArgsWithInsertOpts).
-func (Message) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: MaxAttempts}
+func (m Message) InsertOpts() river.InsertOpts {
+	opts := river.InsertOpts{MaxAttempts: MaxAttempts}
+	if m.UniqueFor > 0 {
+		opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: m.UniqueFor}
+	}
+	return opts
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -84,10 +84,10 @@ func Verify(to, workspace, link string, valid time.Duration) Message {
 }
 
 // SignupExisting tells the owner of an address that has an account that someone tried to sign
-// up with it; link leads to the sign-in page.
+// up with it; link leads to the sign-in page. The same notice goes at most once an hour.
 func SignupExisting(to, link string) Message {
 	return Message{To: to, Subject: "Someone tried to sign up to Toodoo with your address",
-		Text: render("signup-existing", map[string]string{"Link": link})}
+		Text: render("signup-existing", map[string]string{"Link": link}), UniqueFor: time.Hour}
 }
 
 // PasswordReset carries a one-time link that sets a new password.

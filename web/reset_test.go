@@ -26,6 +26,8 @@ func TestPasswordReset(t *testing.T) {
 	unknown := b.browser(firstHost).post("/password/forgot", "email", "nobody@example.com")
 	wantStatus(t, known, http.StatusOK)
 	wantSameAnswer(t, "forgot: known vs unknown address", known, unknown)
+	// Asked again at once: the same answer, and no second mail (one a minute per account).
+	wantSameAnswer(t, "forgot: asked again", known, br.post("/password/forgot", "email", "alice@example.com"))
 	if list := b.queuedMails(); len(list) != 1 || list[0].To != "alice@example.com" {
 		t.Fatalf("queue = %+v, want one mail, to alice", list)
 	}

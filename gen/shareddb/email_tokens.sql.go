@@ -88,6 +88,26 @@ func (q *Queries) EmailTokenInsert(ctx context.Context, arg EmailTokenInsertPara
 	return err
 }
 
+const emailTokenRecent = `-- name: EmailTokenRecent :one
+SELECT count(*) FROM public.email_tokens
+WHERE user_id = $1 AND purpose = $2 AND created_at > now() - make_interval(secs => $3::int)
+`
+
+type EmailTokenRecentParams struct {
+	UserID  int64  `json:"user_id"`
+	Purpose string `json:"purpose"`
+	Seconds int32  `json:"seconds"`
+}
+
+// EmailTokenRecent counts the tokens of a user for a purpose issued within the last seconds
+// (a reset mail goes at most once a minute per account, however often it is asked for).
+func (q *Queries) EmailTokenRecent(ctx context.Context, arg EmailTokenRecentParams) (int64, error) {
+	row := q.db.QueryRow(ctx, emailTokenRecent, arg.UserID, arg.Purpose, arg.Seconds)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const emailTokenSpendAll = `-- name: EmailTokenSpendAll :exec
 UPDATE public.email_tokens
 SET used_at = now()

@@ -39,3 +39,9 @@ WHERE id = @id;
 -- UserIsVerified tells whether the user's address is proven.
 -- name: UserIsVerified :one
 SELECT email_verified FROM public.users WHERE id = @id;
+
+-- EmailTokenRecent counts the tokens of a user for a purpose issued within the last seconds
+-- (a reset mail goes at most once a minute per account, however often it is asked for).
+-- name: EmailTokenRecent :one
+SELECT count(*) FROM public.email_tokens
+WHERE user_id = @user_id AND purpose = @purpose AND created_at > now() - make_interval(secs => @seconds::int);
