@@ -150,6 +150,12 @@ table "users" {
     default = 0
     comment = "Counts password changes. Nothing depends on it since sessions are rows of public.sessions (kept: dropping it would be a destructive change)."
   }
+  column "email_verified" {
+    type    = boolean
+    null    = false
+    default = true
+    comment = "False from sign-up until the verification link is used (or a password reset proves the address); users created otherwise are trusted."
+  }
   column "created_at" {
     type    = timestamptz
     null    = false
@@ -380,6 +386,64 @@ table "invitations" {
   }
   check "invitations_role_check" {
     expr = "(role = ANY (ARRAY['owner'::text, 'member'::text]))"
+  }
+}
+table "email_tokens" {
+  schema  = schema.public
+  comment = "One-time links sent by mail: verify an address (bound to the new workspace) or reset a password (bound to the site asked on). Only SHA-256 hashes are stored."
+  column "token_hash" {
+    type = bytea
+    null = false
+  }
+  column "purpose" {
+    type = text
+    null = false
+  }
+  column "user_id" {
+    type = bigint
+    null = false
+  }
+  column "tenant_id" {
+    type    = bigint
+    null    = true
+    comment = "The workspace whose host the link opens on; NULL: the public site."
+  }
+  column "expires_at" {
+    type = timestamptz
+    null = false
+  }
+  column "used_at" {
+    type = timestamptz
+    null = true
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.token_hash]
+  }
+  foreign_key "email_tokens_user_id_fkey" {
+    columns     = [column.user_id]
+    ref_columns = [table.users.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  foreign_key "email_tokens_tenant_id_fkey" {
+    columns     = [column.tenant_id]
+    ref_columns = [table.tenants.column.id]
+    on_update   = NO_ACTION
+    on_delete   = CASCADE
+  }
+  index "email_tokens_user_id_idx" {
+    columns = [column.user_id]
+  }
+  index "email_tokens_tenant_id_idx" {
+    columns = [column.tenant_id]
+  }
+  check "email_tokens_purpose_check" {
+    expr = "(purpose = ANY (ARRAY['verify'::text, 'reset'::text]))"
   }
 }
 

@@ -55,10 +55,13 @@ type User struct {
 	Email       string    `json:"email"`
 	IsSuperuser bool      `json:"is_superuser"`
 	CreatedAt   time.Time `json:"created_at"`
+	// EmailVerified is false from sign-up until the address is proven (email.go); such a user
+	// cannot sign in with a password. Loaded by the lookups that return a whole user row.
+	EmailVerified bool `json:"email_verified"`
 }
 
 func userFromRow(r shareddb.User) User {
-	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, CreatedAt: r.CreatedAt}
+	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, CreatedAt: r.CreatedAt, EmailVerified: r.EmailVerified}
 }
 
 // NormalizeEmail trims an address and checks its shape loosely (something@something, at most
@@ -133,20 +136,9 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 		return User{}, err
 	}
 	var u User
-	err = s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
-		q := tx.SharedQueries()
-		row, err := q.UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
-		if err != nil {
-			return err
-		}
-		u = userFromRow(row)
-		if _, err := endAllSessions(ctx, q, userID); err != nil {
-			return err
-		}
-		if _, err := q.APITokenRevokeByUser(ctx, userID); err != nil {
-			return fmt.Errorf("revoke API tokens: %w", err)
-		}
-		return nil
+	err = s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) (err error) {
+		u, err = setPassword(ctx, tx.SharedQueries(), userID, hash)
+		return err
 	})
 	switch {
 	case errors.Is(err, toodoo.ErrNotFound):
@@ -157,12 +149,30 @@ func (s *Service) SetPassword(ctx context.Context, userID int64, password string
 	return u, nil
 }
 
+// setPassword stores a new password hash and ends what the old password opened: every session
+// of the user on every host, and every API token (see README, Security model). Password changes
+// (SetPassword) and resets (ResetPassword) both go through it, inside their transaction.
+func setPassword(ctx context.Context, q *shareddb.Queries, userID int64, hash string) (User, error) {
+	row, err := q.UserSetPassword(ctx, shareddb.UserSetPasswordParams{ID: userID, PasswordHash: hash})
+	if err != nil {
+		return User{}, err
+	}
+	if _, err := endAllSessions(ctx, q, userID); err != nil {
+		return User{}, err
+	}
+	if _, err := q.APITokenRevokeByUser(ctx, userID); err != nil {
+		return User{}, fmt.Errorf("revoke API tokens: %w", err)
+	}
+	return userFromRow(row), nil
+}
+
 // errWrongPassword is the one answer for an unknown email and a wrong password alike.
 var errWrongPassword = toodoo.Errorf(toodoo.EUNAUTHORIZED, "Wrong email or password.")
 
 // Authenticate checks an email and password. Returns EUNAUTHORIZED "Wrong email or password."
-// for an unknown email and for a wrong password alike, after the same amount of hashing. A
-// hash made with outdated parameters is replaced on success (sessions and tokens are kept).
+// for an unknown email and for a wrong password alike, after the same amount of hashing, and
+// EFORBIDDEN for the right password of an account whose address is not verified yet. A hash
+// made with outdated parameters is replaced on success (sessions and tokens are kept).
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	if len(password) > MaxPasswordBytes {
 		return User{}, errWrongPassword
@@ -181,6 +191,9 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	}
 	if !ok {
 		return User{}, errWrongPassword
+	}
+	if !row.EmailVerified {
+		return User{}, errUnverified // told only to someone who knows the password
 	}
 	if s.Params.NeedsRehash(row.PasswordHash) {
 		// Best effort: the login succeeds even if the new hash cannot be stored.

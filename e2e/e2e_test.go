@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/mailtest"
 	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -73,6 +76,7 @@ type app struct {
 	def  *schemadef.Definition
 	acc  *account.Service
 	port int
+	mail *mailtest.Server
 }
 
 // url returns the URL of path on host ("localhost", "acme.localhost"), which the browser
@@ -103,6 +107,8 @@ func startApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	box := mailtest.Start(t) // the mail catcher: a real SMTP server, fed by the real queue
+	box.Run(t, pooled, direct)
 	serveCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(serveCtx, ln) }()
@@ -112,7 +118,7 @@ func startApp(t *testing.T) *app {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port}
+	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box}
 }
 
 // browser is one headless Chromium tab with a place for its screenshots.
@@ -289,21 +295,16 @@ func TestSeedScenario(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), password),
 	)
 	b.shot("signup-filled")
-	// The one-time sign-in link on the new host shows a button (opening the link spends nothing,
-	// so link scanners cannot burn it); the button signs in.
-	b.do("submit the sign-up form and reach the new workspace's sign-in button",
+	b.do("submit the sign-up form",
 		chromedp.Click(chromedp.CSS(`form[action="/signup"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("check-email")),
 	)
-	b.shot("acme-continue")
-	if got, want := b.location(), a.url("acme.localhost", "/login/token"); !strings.HasPrefix(got, want) {
-		t.Errorf("after sign-up the browser is at %s, want %s?t=...", got, want)
-	}
-	if button := b.text(`form[action="/login/token"] button`); button != "Continue to Acme Rockets" {
-		t.Errorf("the button says %q, want %q", button, "Continue to Acme Rockets")
-	}
-	b.do("continue to the new workspace and land signed in",
-		chromedp.Click(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+	b.shot("signup-check-email")
+	link := a.mail.Wait(t, email, "Confirm your e-mail address").Link(t, "/verify?t=")
+	b.do("open the verification link from the mail and confirm",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/verify"] button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/verify"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("title")), // the to-do form: only on a workspace's list
 	)
 	b.shot("acme-after-signup")
@@ -413,5 +414,74 @@ func TestBrowserResolvesLocalhostSubdomains(t *testing.T) {
 		}
 	default:
 		t.Fatal("the server saw no request")
+	}
+}
+
+// TestPasswordResetScenario, through the real UI: "Forgot your password?" on a workspace's
+// sign-in page, the reset mail from the SMTP catcher, a new password, and the browser lands
+// signed in; a session opened elsewhere before the reset is gone.
+func TestPasswordResetScenario(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t) // first: skips before any database work when there is no browser
+	a := startApp(t)
+	ctx := t.Context()
+	const (
+		email = "grace@acme.example"
+		old   = "the old password"
+		fresh = "a brand new password"
+	)
+	acme := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Acme Rockets", Domain: "acme.localhost", Name: "acme"})
+	u := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: old})
+	testfactory.Member(ctx, t, a.acc, acme, u, &testfactory.MemberOpts{Role: account.RoleOwner})
+
+	// Elsewhere: a session opened with the old password (a plain HTTP client on the loopback).
+	jar, _ := cookiejar.New(nil)
+	elsewhere := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", a.port))
+		}}}
+	resp, err := elsewhere.PostForm(a.url("acme.localhost", "/login"), url.Values{"email": {email}, "password": {old}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/" || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign in elsewhere: %s at %s", resp.Status, resp.Request.URL)
+	}
+
+	b.do("ask for a reset link from the sign-in page",
+		chromedp.Navigate(a.url("acme.localhost", "/login")),
+		chromedp.WaitVisible(chromedp.ID("forgot-link")),
+		chromedp.Click(chromedp.ID("forgot-link")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/password/forgot"]`)),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.Click(chromedp.CSS(`form[action="/password/forgot"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("check-email")),
+	)
+	b.shot("reset-check-email")
+	link := a.mail.Wait(t, email, "Reset your Toodoo password").Link(t, "/password/reset?t=")
+	b.do("open the link from the mail and choose a new password",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.ID("new_password")),
+		chromedp.SendKeys(chromedp.ID("new_password"), fresh),
+		chromedp.SendKeys(chromedp.ID("confirm_password"), fresh),
+		chromedp.Click(chromedp.CSS(`form[action="/password/reset"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("title")), // the to-do form: signed in on the workspace
+	)
+	b.shot("reset-signed-in")
+	if got, want := b.location(), a.url("acme.localhost", "/"); got != want {
+		t.Errorf("after the reset the browser is at %s, want %s", got, want)
+	}
+	if header := b.text("header"); !strings.Contains(header, email) {
+		t.Errorf("header %q: want the signed-in user's email", header)
+	}
+
+	resp, err = elsewhere.Get(a.url("acme.localhost", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Errorf("the session opened before the reset still works: at %s", resp.Request.URL)
 	}
 }

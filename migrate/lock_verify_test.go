@@ -278,7 +278,7 @@ func TestLockLost(t *testing.T) {
 	if res.sum.Applied != 0 || res.sum.Skipped != 2 {
 		t.Errorf("summary %+v, want nothing applied and 2 skipped", res.sum)
 	}
-	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'`); n != 0 {
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'`); n != 0 {
 		t.Errorf("%d schemas changed after the lock was lost", n)
 	}
 	if got, want := countsOf(run(t, url, next, migrate.Options{})), (counts{Schemas: 3, Current: 1, Applied: 2, Inspections: 1}); got != want {

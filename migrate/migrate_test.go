@@ -217,7 +217,7 @@ func TestDestructiveRefused(t *testing.T) {
 	if len(rec.done) != 0 {
 		t.Errorf("%d schemas reported done, want none", len(rec.done))
 	}
-	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'`); n != 2 {
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'`); n != 2 {
 		t.Errorf("%d tenants still have priority, want 2", n)
 	}
 	if n := queryInt(t, url, `SELECT count(*) FROM public.schema_ledger WHERE last_error LIKE '%destructive change refused%'`); n != 2 {
@@ -228,7 +228,7 @@ func TestDestructiveRefused(t *testing.T) {
 	if got, want := countsOf(sum), (counts{Schemas: 3, Current: 1, Applied: 2, Inspections: 1}); got != want {
 		t.Errorf("allowed: %+v, want %+v", got, want)
 	}
-	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'`); n != 0 {
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'`); n != 0 {
 		t.Errorf("%d tenants still have priority, want 0", n)
 	}
 }
@@ -251,7 +251,7 @@ func TestDryRun(t *testing.T) {
 	if len(rec.plans) != 2 || len(rec.done) != 0 || len(rec.applying) != 0 {
 		t.Errorf("reported %d plans, %d done, applying %v; want 2, 0, none", len(rec.plans), len(rec.done), rec.applying)
 	}
-	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'`); n != 0 {
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'`); n != 0 {
 		t.Errorf("dry run added the column to %d tenants", n)
 	}
 	if n := queryInt(t, url, `SELECT count(*) FROM public.schema_ledger`); n != 2 {
@@ -271,7 +271,7 @@ func TestNarrow(t *testing.T) {
 	if got, want := countsOf(run(t, url, next, migrate.Options{Tenants: []string{"two", "one", "two"}})), (counts{Schemas: 2, Applied: 2, Inspections: 1}); got != want {
 		t.Errorf("two tenants: %+v, want %+v", got, want)
 	}
-	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority' AND table_schema = 'three'`); n != 0 {
+	if n := queryInt(t, url, `SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority' AND table_schema = 'three'`); n != 0 {
 		t.Errorf("tenant three was migrated")
 	}
 }

@@ -80,7 +80,7 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 			return fmt.Errorf("create schema: %w", err)
 		}
 		if p.Then != nil {
-			return p.Then(ctx, &Tx{q: q}, t)
+			return p.Then(ctx, &Tx{q: q, raw: tx}, t)
 		}
 		return nil
 	})

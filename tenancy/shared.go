@@ -26,7 +26,8 @@ import (
 // functions ending in Tx (sign-up creates the owner inside tenancy.Create this way), so that
 // they never touch a generated query. A Tx is valid only until the callback returns.
 type Tx struct {
-	q *shareddb.Queries
+	q   *shareddb.Queries
+	raw pgx.Tx // for Enqueue only (queue.go)
 }
 
 // SharedQueries returns the transaction's generated shared-schema queries, with errors already
@@ -43,8 +44,8 @@ func (db *DB) SharedQueries() *shareddb.Queries { return db.shared }
 // SharedTx runs fn in a transaction on the shared schema (the search_path stays empty; shared
 // queries name public.x). It commits if fn returns nil and rolls back otherwise.
 func (db *DB) SharedTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	return db.sharedTx(ctx, func(ctx context.Context, _ pgx.Tx, q *shareddb.Queries) error {
-		return fn(ctx, &Tx{q: q})
+	return db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
+		return fn(ctx, &Tx{q: q, raw: tx})
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
-	"github.com/toodoo/toodoo/tenancy"
 )
 
 // membersPage is the owners' page: who may enter the workspace.
@@ -15,8 +14,6 @@ type membersPage struct {
 	Email      string
 	Role       string
 	EmailError string
-	InviteURL  string // the one-time link for someone without an account, shown once
-	InviteFor  string
 }
 
 func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, p *membersPage) error {
@@ -38,15 +35,14 @@ func (s *Server) handleMemberIndex(w http.ResponseWriter, r *http.Request) error
 	return s.renderMembers(w, r, http.StatusOK, &membersPage{})
 }
 
-// handleMemberAdd adds an existing user by email, or, when there is no account with that email,
-// creates an invitation and shows its one-time link to the owner.
+// handleMemberAdd invites an address to the workspace (handleMemberInvite): nobody becomes a
+// member without accepting, and the owner gets the same answer whether the address has an
+// account or not.
 func (s *Server) handleMemberAdd(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	t := tenantFrom(ctx)
 	email, role := r.PostFormValue("email"), r.PostFormValue("role")
 	p := &membersPage{Email: email, Role: role}
 	refuse := func(err error) error {
-		if code := toodoo.ErrorCode(err); code == toodoo.EINVALID || code == toodoo.ECONFLICT || code == toodoo.ENOTFOUND {
+		if toodoo.ErrorCode(err) == toodoo.EINVALID {
 			p.EmailError = toodoo.ErrorMessage(err)
 			return s.renderMembers(w, r, http.StatusBadRequest, p)
 		}
@@ -59,25 +55,7 @@ func (s *Server) handleMemberAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return refuse(err)
 	}
-	if _, err := s.accounts.GetUserByEmail(ctx, normalized); toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
-		token, err := s.accounts.CreateInvitation(ctx, t.ID, normalized, role, userFrom(ctx).ID)
-		if err != nil {
-			return refuse(err)
-		}
-		return s.renderMembers(w, r, http.StatusOK, &membersPage{
-			InviteURL: s.siteURL(r, tenancy.NormalizeHost(r.Host)) + "/invite?t=" + token,
-			InviteFor: normalized,
-		})
-	} else if err != nil {
-		return err
-	}
-	m, err := s.accounts.AddMember(ctx, t.ID, normalized, role)
-	if err != nil {
-		return refuse(err)
-	}
-	flash(r, "ok", m.Email+" is now "+m.Role+" of this workspace.")
-	s.redirect(w, r, "/members")
-	return nil
+	return s.handleMemberInvite(w, r, normalized, role)
 }
 
 // handleMemberRole changes a member's role; the last owner cannot become a member.

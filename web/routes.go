@@ -41,6 +41,8 @@ func (s *Server) routes() http.Handler {
 	s.accountRoutes(ws)
 	ws.Handle("/login/token", s.handle(s.handleLoginTokenShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodPost)
+	ws.Handle("/verify", s.handle(s.handleVerifyShow)).Methods(http.MethodGet, http.MethodHead)
+	ws.Handle("/verify", s.handle(s.handleVerifySubmit)).Methods(http.MethodPost)
 	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/invite", s.handle(s.handleInviteAccept)).Methods(http.MethodPost)
 
@@ -133,6 +135,10 @@ func (s *Server) accountRoutes(r *mux.Router) {
 	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
 	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/password/forgot", s.handle(s.handleForgotShow)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/password/forgot", s.handle(s.handleForgotSubmit)).Methods(http.MethodPost)
+	r.Handle("/password/reset", s.handle(s.handleResetShow)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/password/reset", s.handle(s.handleResetSubmit)).Methods(http.MethodPost)
 
 	signedIn := s.subrouter(r.NewRoute())
 	signedIn.Use(s.requireUser)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/mail"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -120,15 +121,29 @@ func (s *Server) handleSignupShow(w http.ResponseWriter, r *http.Request) error 
 	return s.render(w, r, http.StatusOK, "signup.html", &signupPage{page: page{Title: "Create a workspace"}, BaseDomain: s.cfg.BaseDomain})
 }
 
-// handleSignupSubmit creates a workspace: in ONE transaction (tenancy.Create) the tenant, its
-// schema and domain, the user (or, for an existing account, after checking its password) and
-// the owner membership, and a one-time login token; then it sends the browser to the new
-// workspace's host, where the token's page has the button that signs the user in. Any failure leaves nothing behind.
+// signupSent is the one answer of an anonymous sign-up that passed the form's checks, whether
+// or not the address has an account: which it was is told only to the address, by mail.
+const signupSent = "We have sent a link to the address you gave. Open it within 48 hours to confirm the address and enter your workspace."
+
+// handleSignupSubmit creates a workspace.
+//
+// A signed-in visitor gets one at once: in ONE transaction (tenancy.Create) the tenant, its
+// schema and domain, their owner membership and a one-time login token; then the browser goes
+// to the new host, where the token signs them in.
+//
+// An anonymous visitor gets the same answer whether the address has an account or not ("check
+// your e-mail"), and no password is ever checked here (the login's limits guard passwords). For
+// a new address the same transaction also creates the user, unverified, and queues the
+// verification mail, whose link (on the new host) proves the address and signs them in; until
+// then the account cannot sign in. For an address that has an account nothing is created: its
+// owner gets a mail saying that someone tried, and how to sign in (signed in, they can create
+// workspaces here).
 func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	if err := s.limitClient(ctx, "signup"); err != nil {
 		return err
 	}
+	signedIn := userFrom(ctx)
 	p := &signupPage{
 		page:        page{Title: "Create a workspace"},
 		DisplayName: strings.TrimSpace(r.PostFormValue("display_name")),
@@ -152,34 +167,36 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 	} else {
 		p.Subdomain = sub
 	}
-	email, err := account.NormalizeEmail(p.Email)
-	if err != nil {
-		fieldErr("email", err)
-	}
-	if err := account.ValidatePassword(password); err != nil {
-		fieldErr("password", err)
+	var email string
+	if signedIn == nil {
+		if email, err = account.NormalizeEmail(p.Email); err != nil {
+			fieldErr("email", err)
+		}
+		if err := account.ValidatePassword(password); err != nil {
+			fieldErr("password", err)
+		}
 	}
 	if len(p.Errors) > 0 {
 		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
 	}
+	host := sub + "." + s.cfg.BaseDomain
+	taken := func() error {
+		fieldErr("subdomain", toodoo.Invalid("subdomain", "The subdomain %q is taken. Please choose another.", sub))
+		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
+	}
+	sent := func() error {
+		return s.render(w, r, http.StatusOK, "check_email.html", &checkEmailPage{page: page{Title: "Check your e-mail"}, Message: signupSent})
+	}
 
-	// An existing account may create another workspace, with its own password.
-	var existing *account.User
-	if _, err := s.accounts.GetUserByEmail(ctx, email); err == nil {
-		if err := s.reserveLogin(ctx, email); err != nil {
+	if signedIn == nil {
+		existing, err := s.accounts.GetUserByEmail(ctx, email)
+		switch toodoo.ErrorCode(err) {
+		case toodoo.ENOTFOUND:
+		case "":
+			return s.signupExisting(w, r, existing, password, name, host, taken, sent)
+		default:
 			return err
 		}
-		au, err := s.accounts.Authenticate(ctx, email, password)
-		if err != nil {
-			if toodoo.ErrorCode(err) != toodoo.EUNAUTHORIZED {
-				return err
-			}
-			fieldErr("password", toodoo.Invalid("password", "An account with this email exists already: enter its password to add a workspace to it, or sign in."))
-			return s.render(w, r, http.StatusBadRequest, "signup.html", p)
-		}
-		existing = &au
-	} else if toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
-		return err
 	}
 
 	var token string
@@ -187,33 +204,36 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 	created, err := s.db.Create(ctx, s.def, tenancy.CreateParams{
 		Name:        name,
 		DisplayName: p.DisplayName,
-		Domain:      sub + "." + s.cfg.BaseDomain,
+		Domain:      host,
 		Then: func(ctx context.Context, tx *tenancy.Tx, t tenancy.Tenant) error {
-			uid := int64(0)
-			if existing != nil {
-				uid = existing.ID
-			} else {
-				u, err := s.accounts.CreateUserTx(ctx, tx, email, password, false)
-				if err != nil {
-					userErr = err
+			if signedIn != nil {
+				if err := account.AddMemberTx(ctx, tx, t.ID, signedIn.ID, account.RoleOwner); err != nil {
 					return err
 				}
-				uid = u.ID
-			}
-			if err := account.AddMemberTx(ctx, tx, t.ID, uid, account.RoleOwner); err != nil {
+				var err error
+				token, err = account.IssueLoginTokenTx(ctx, tx, signedIn.ID, t.ID, 0)
 				return err
 			}
-			var err error
-			token, err = account.IssueLoginTokenTx(ctx, tx, uid, t.ID, 0)
-			return err
+			u, verify, err := s.accounts.CreateUnverifiedUserTx(ctx, tx, email, password, t.ID)
+			if err != nil {
+				userErr = err
+				return err
+			}
+			if err := account.AddMemberTx(ctx, tx, t.ID, u.ID, account.RoleOwner); err != nil {
+				return err
+			}
+			link := s.siteURL(r, host) + "/verify?t=" + url.QueryEscape(verify)
+			return tx.Enqueue(ctx, mail.Verify(u.Email, t.DisplayName, link, account.VerifyTokenTTL))
 		},
 	})
 	if err != nil {
 		switch code := toodoo.ErrorCode(err); {
-		case userErr != nil && (code == toodoo.ECONFLICT || code == toodoo.EINVALID):
+		case userErr != nil && code == toodoo.ECONFLICT:
+			return sent() // the address got an account meanwhile: the same answer, nothing created
+		case userErr != nil && code == toodoo.EINVALID:
 			fieldErr("email", userErr)
 		case code == toodoo.ECONFLICT:
-			fieldErr("subdomain", toodoo.Invalid("subdomain", "The subdomain %q is taken. Please choose another.", sub))
+			return taken()
 		case code == toodoo.EINVALID:
 			fieldErr("subdomain", err)
 		default:
@@ -221,60 +241,46 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 		}
 		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
 	}
-	s.logger.InfoContext(ctx, "workspace created by sign-up", "tenant", name, "request_id", info(ctx).ID)
-	// The browser comes back on the new host at once: learn it now rather than wait for the
-	// notification (other processes look a missing host up in the database; see hostCache).
+	s.logger.InfoContext(ctx, "workspace created by sign-up", "tenant", name, "verified", signedIn != nil, "request_id", info(ctx).ID)
+	// The browser comes back on the new host (at once, or from the mail): learn it now rather
+	// than wait for the notification (other processes look a missing host up in the database;
+	// see hostCache).
 	s.hosts.refresh(ctx, strconv.FormatInt(created.ID, 10))
 	s.tenantCreated()
-	s.redirect(w, r, s.siteURL(r, sub+"."+s.cfg.BaseDomain)+"/login/token?t="+url.QueryEscape(token))
+	if signedIn == nil {
+		return sent()
+	}
+	s.redirect(w, r, s.siteURL(r, host)+"/login/token?t="+url.QueryEscape(token))
 	return nil
 }
 
-// invitePage is the form with which an invited person creates their account.
-type invitePage struct {
-	page
-	Token         string
-	Email         string
-	Role          string
-	PasswordError string
-}
-
-// handleInviteShow shows an invitation (without spending it).
-func (s *Server) handleInviteShow(w http.ResponseWriter, r *http.Request) error {
+// signupExisting answers an anonymous sign-up with an address that has an account: the same as
+// for a new address, after the same checks (a taken subdomain is refused alike) and about the
+// same work (the password is hashed as a new account's would be, and thrown away; it is never
+// compared), and the address's owner gets a mail.
+func (s *Server) signupExisting(w http.ResponseWriter, r *http.Request, u account.User, password, name, host string, taken, sent func() error) error {
 	ctx := r.Context()
-	token := r.URL.Query().Get("t")
-	inv, err := s.accounts.GetInvitation(ctx, tenantFrom(ctx).ID, token)
-	if err != nil {
-		return err
-	}
-	return s.render(w, r, http.StatusOK, "invite.html", &invitePage{page: page{Title: "Join " + tenantFrom(ctx).DisplayName}, Token: token, Email: inv.Email, Role: inv.Role})
-}
-
-// handleInviteAccept creates the invited account and membership, and signs the person in.
-func (s *Server) handleInviteAccept(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	if err := s.limitClient(ctx, account.LoginClientScope); err != nil {
-		return err
-	}
-	t := tenantFrom(ctx)
-	token := r.PostFormValue("t")
-	u, _, err := s.accounts.AcceptInvitation(ctx, t.ID, token, r.PostFormValue("password"))
-	if err != nil {
-		if toodoo.ErrorCode(err) == toodoo.EINVALID {
-			inv, gerr := s.accounts.GetInvitation(ctx, t.ID, token)
-			if gerr != nil {
-				return gerr
-			}
-			return s.render(w, r, http.StatusBadRequest, "invite.html", &invitePage{
-				page: page{Title: "Join " + t.DisplayName}, Token: token, Email: inv.Email, Role: inv.Role, PasswordError: toodoo.ErrorMessage(err),
-			})
+	if _, err := s.db.Get(ctx, name); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		if err != nil {
+			return err
 		}
+		return taken()
+	}
+	if _, err := s.db.ResolveHost(ctx, host); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		if err != nil {
+			return err
+		}
+		return taken()
+	}
+	if _, err := s.accounts.Params.Hash(password); err != nil {
 		return err
 	}
-	if err := s.signIn(r, t.ID, u.ID); err != nil {
+	link := s.siteURL(r, tenancy.NormalizeHost(r.Host)) + "/login"
+	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
+		return tx.Enqueue(ctx, mail.SignupExisting(u.Email, link))
+	})
+	if err != nil {
 		return err
 	}
-	flash(r, "ok", "Welcome to "+t.DisplayName+"!")
-	s.redirect(w, r, "/")
-	return nil
+	return sent()
 }

@@ -43,6 +43,7 @@ var commands = []command{
 	{"user", "create users and change passwords", runUser},
 	{"member", "add or remove a user's membership in a workspace", runMember},
 	{"token", "create API tokens", runToken},
+	{"mail", "list the mail queue (--failed: what will not be sent)", runMail},
 	{"dev", "development: apply schemas, seed demo data once, then serve", runDev},
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/gen/tenantdb"
+	"github.com/toodoo/toodoo/mail"
+	"github.com/toodoo/toodoo/mail/catcher"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
@@ -25,6 +28,14 @@ import (
 const (
 	demoEmail    = "demo@example.com"
 	demoPassword = "toodoo-demo"
+)
+
+// Where `toodoo dev`'s mail catcher (package mail/catcher) listens when TOODOO_SMTP_URL is not
+// set: Mailpit's customary ports, on the loopback address (another free port when one is taken;
+// TOODOO_DEV_MAIL_SMTP and TOODOO_DEV_MAIL_UI choose others).
+const (
+	devCatcherSMTP = "127.0.0.1:1025"
+	devCatcherUI   = "127.0.0.1:8025"
 )
 
 // demoTenant is one seeded workspace; its domain is Name + "." + the base domain.
@@ -87,6 +98,9 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	}
 	// The migrator's advisory lock and the host cache's LISTEN need a session of their own, which
 	// a transaction-mode pooler does not give: the direct URL leads around it.
+	if _, err := tenancy.MigrateQueue(ctx, o.DatabaseURL); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	sum, err := migrate.Run(ctx, o.DatabaseURL, def, migrate.Options{Wait: true, DirectURL: o.Web.DirectDatabaseURL}, nil)
 	if err != nil {
 		return fmt.Errorf("dev: migrate: %w", err)
@@ -106,6 +120,21 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		}
 	}
 
+	// Without TOODOO_SMTP_URL, mail goes to the catcher, in this process, which a browser opens.
+	mailUI := ""
+	if e.Getenv("TOODOO_SMTP_URL") == "" {
+		catch, _, err := catcher.Start(cmp.Or(e.Getenv("TOODOO_DEV_MAIL_SMTP"), devCatcherSMTP), cmp.Or(e.Getenv("TOODOO_DEV_MAIL_UI"), devCatcherUI))
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		defer catch.Close()
+		sender, err := mail.ParseSMTPURL(catch.SMTPURL(), o.Mail.Sender.(*mail.SMTP).From())
+		if err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+		o.Mail.Sender, mailUI = sender, catch.WebURL
+	}
+
 	srv, err := web.New(o.Web, db, logger)
 	if err != nil {
 		return err
@@ -114,8 +143,8 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("dev: listen on %s: %w", o.Addr, err)
 	}
-	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded)
-	return srv.Serve(ctx, ln)
+	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded, mailUI)
+	return serveWithMail(ctx, srv, ln, o.Mail, logger)
 }
 
 // openWithRetry opens the database, retrying for up to wait while the server is not answering.
@@ -226,7 +255,8 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 }
 
 // printDevBanner prints where to go and how to sign in.
-func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedResult) {
+// mailUI, when set, is the mail catcher's web page.
+func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedResult, mailUI string) {
 	port := ""
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.Port != 80 {
 		port = ":" + strconv.Itoa(tcp.Port)
@@ -247,6 +277,9 @@ func printDevBanner(w io.Writer, baseDomain string, addr net.Addr, seeded *seedR
 			fmt.Fprint(w, " (password changed since it was seeded; `go tool task dev:reset` starts over)")
 		}
 		fmt.Fprintln(w, " (superuser, owner of both workspaces).")
+	}
+	if mailUI != "" {
+		fmt.Fprintf(w, "\n  Mail sent by Toodoo (sign-up, password reset, invitations): %s\n", mailUI)
 	}
 	fmt.Fprintln(w, "\nBrowsers and curl resolve *.localhost to this machine. Ctrl-C stops the server; the data stays.")
 }

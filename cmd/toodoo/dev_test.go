@@ -100,7 +100,8 @@ func TestDevSeedOnce(t *testing.T) {
 func TestDevServes(t *testing.T) {
 	t.Parallel()
 	pooled, direct := dbtest.URLs(t)
-	vars := map[string]string{"DATABASE_URL": pooled, "TOODOO_DIRECT_DATABASE_URL": direct}
+	vars := map[string]string{"DATABASE_URL": pooled, "TOODOO_DIRECT_DATABASE_URL": direct,
+		"TOODOO_DEV_MAIL_SMTP": "127.0.0.1:0", "TOODOO_DEV_MAIL_UI": "127.0.0.1:0"}
 
 	out := startDev(t, vars)
 	banner := out.until(t, "Ctrl-C stops the server")
@@ -128,6 +129,39 @@ func TestDevServes(t *testing.T) {
 	}
 	if strings.Contains(page, demoTenants[1].Todos[0].Title) {
 		t.Errorf("the first workspace shows the second's to-do %q", demoTenants[1].Todos[0].Title)
+	}
+	// Mail goes to the catcher, whose page the banner gives: a reset link arrives there.
+	mailUI := regexp.MustCompile(`Mail sent by Toodoo \(sign-up, password reset, invitations\): (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(banner)
+	if mailUI == nil {
+		t.Fatalf("no mail catcher URL in:\n%s", banner)
+	}
+	port := regexp.MustCompile(`:(\d+)/$`).FindStringSubmatch(firstURL)[1]
+	loopback := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port)) // *.localhost, as browsers do
+	}}}
+	resp, err := loopback.PostForm(firstURL+"password/forgot", url.Values{"email": {demoEmail}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("forgot password: %d", resp.StatusCode)
+	}
+	var caught string
+	for range 600 { // the queue sends in the background: a minute at most
+		resp, err := http.Get(mailUI[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if caught = string(b); strings.Contains(caught, "Reset your Toodoo password") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`<a href="http://first\.localhost:\d+/password/reset\?t=`).MatchString(caught) {
+		t.Errorf("the catcher's page shows no reset link:\n%.2000s", caught)
 	}
 	out.stop(t)
 

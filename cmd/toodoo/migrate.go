@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 const migrateUsage = `migrate [--dry-run] [--verify] [--shared-only | --tenant NAME ...] [--allow-destructive] [--parallel N] [--wait]
@@ -76,6 +78,17 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 	rep := newMigrateReporter(e.Stdout, opts.DryRun)
 	if opts.DryRun {
 		fmt.Fprintln(e.Stdout, "Dry run: nothing is changed.")
+	}
+	if !opts.DryRun {
+		// River's tables (the mail queue) in their own schema, by River's migrator: Atlas never
+		// sees them. Cheap when current, so every run does it.
+		applied, err := tenancy.MigrateQueue(ctx, *dbURL)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			fmt.Fprintf(e.Stdout, "Mail queue (%s): River migrations %s applied.\n", tenancy.QueueSchema, listInts(applied))
+		}
 	}
 	sum, err := migrate.Run(ctx, *dbURL, def, opts, rep)
 	rep.finish()
@@ -308,4 +321,13 @@ func listNames(names []string, max int) string {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}
+
+// listInts writes 1, 2, 3.
+func listInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }

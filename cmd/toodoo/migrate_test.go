@@ -105,7 +105,7 @@ func TestMigrate(t *testing.T) {
 		"  schemas      1  in scope", "  applied      1  changed")
 	out = c.ok("migrate", "--schema", file)
 	wantLines(t, "migrate", out, " (acme): 1 statement", "  applied      1  changed", "  current      2  nothing to do")
-	if got := c.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'"); got != "2" {
+	if got := c.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos' AND column_name = 'priority'"); got != "2" {
 		t.Errorf("%s tenants have priority, want 2", got)
 	}
 	out = c.ok("migrate", "status", "--schema", file)

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/mail"
 	"github.com/toodoo/toodoo/tenancy"
 	"github.com/toodoo/toodoo/web"
 )
@@ -33,7 +35,15 @@ type serveOptions struct {
 	Web         web.Config
 	LogFormat   string // "json", "text" or "auto" (JSON unless stderr is a terminal)
 	LogLevel    slog.Level
+	Mail        mail.Config // the queue's runner; its Sender is set (TOODOO_SMTP_URL)
 }
+
+// The mail defaults of `toodoo dev`. Without TOODOO_SMTP_URL, runDev sends to the mail catcher
+// it starts in-process (on this port when it is free), so no TLS.
+const (
+	devSMTPURL  = "smtp://localhost:1025?tls=none"
+	devMailFrom = "Toodoo <noreply@localhost>"
+)
 
 // serveFlags is the one place that reads the server's configuration. It registers on fs the
 // flags `toodoo serve` and `toodoo dev` share, each defaulting to its environment variable and
@@ -50,6 +60,9 @@ type serveOptions struct {
 //	TOODOO_LOG_FORMAT            --log-format           json, text or auto (dev: default text)
 //	TOODOO_LOG_LEVEL             --log-level            debug, info, warn or error
 //	TOODOO_SPARE_SCHEMAS         --spare-schemas        spare tenant schemas kept ready for sign-ups (default 2)
+//	TOODOO_SMTP_URL              (environment only)     smtp://[user:pass@]host[:port] (STARTTLS), smtps://...; required outside dev
+//	TOODOO_MAIL_FROM             --mail-from            the From address of Toodoo's mail; required outside dev
+//	TOODOO_MAIL_POLL_ONLY        --mail-poll-only       the mail queue polls instead of LISTENing on the direct URL
 //
 // dev is `toodoo dev`: session keys may be missing (web.Config.Dev then makes one up for the
 // process), and the log is text unless asked otherwise.
@@ -66,6 +79,8 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 	logFormat := fs.String("log-format", cmp.Or(e.Getenv("TOODOO_LOG_FORMAT"), logFormatDefault), "`json`, text or auto (JSON unless stderr is a terminal; default $TOODOO_LOG_FORMAT or "+logFormatDefault+")")
 	logLevel := fs.String("log-level", cmp.Or(e.Getenv("TOODOO_LOG_LEVEL"), "info"), "`level`: debug, info, warn or error")
 	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), strconv.Itoa(defaultSpareSchemas)), fmt.Sprintf("how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or %d; 0: none)", defaultSpareSchemas))
+	mailFrom := fs.String("mail-from", e.Getenv("TOODOO_MAIL_FROM"), "the From `address` of Toodoo's mail (default $TOODOO_MAIL_FROM)")
+	pollOnly := fs.String("mail-poll-only", e.Getenv("TOODOO_MAIL_POLL_ONLY"), "the mail queue polls for jobs instead of LISTENing on the direct URL, for deployments where no URL bypasses the pooler (`bool`, default $TOODOO_MAIL_POLL_ONLY or false)")
 	return func() (serveOptions, error) {
 		cmd := fs.Name()
 		var o serveOptions
@@ -105,6 +120,30 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 		o.Web.SpareSchemas = n
 		if o.Web.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
 			return o, usagef("%s: trusted proxies: %s", cmd, err)
+		}
+		smtpURL, from := e.Getenv("TOODOO_SMTP_URL"), *mailFrom
+		if dev {
+			smtpURL, from = cmp.Or(smtpURL, devSMTPURL), cmp.Or(from, devMailFrom)
+		}
+		switch {
+		case smtpURL == "":
+			return o, usagef("%s: TOODOO_SMTP_URL is not set: Toodoo sends mail (verification, password reset, invitations); e.g. smtp://user:password@mail.example.com (STARTTLS) or smtps://... (`toodoo dev` defaults to %s)", cmd, devSMTPURL)
+		case from == "":
+			return o, usagef("%s: TOODOO_MAIL_FROM is not set: the From address of Toodoo's mail, e.g. \"Toodoo <noreply@example.com>\"", cmd)
+		}
+		sender, err := mail.ParseSMTPURL(smtpURL, from)
+		if err != nil {
+			return o, usagef("%s: %s", cmd, err)
+		}
+		o.Mail = mail.Config{DatabaseURL: *dbURL, ListenURL: o.Web.DirectDatabaseURL, Sender: sender}
+		if *pollOnly != "" {
+			b, err := strconv.ParseBool(*pollOnly)
+			if err != nil {
+				return o, usagef("%s: mail poll only: %q is not a boolean (true or false)", cmd, *pollOnly)
+			}
+			if b {
+				o.Mail.ListenURL = ""
+			}
 		}
 		switch f := strings.ToLower(*logFormat); f {
 		case "json", "text", "auto":
@@ -197,11 +236,32 @@ func runServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", o.Addr, err)
 	}
-	if err := srv.Serve(ctx, ln); err != nil {
+	if err := serveWithMail(ctx, srv, ln, o.Mail, logger); err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// serveWithMail runs the web server and the mail queue's runner together: the runner starts
+// before the server and stops after it (the last requests may still queue mail, which the
+// runner sends or leaves in the queue for the next process), and both are awaited.
+func serveWithMail(ctx context.Context, srv *web.Server, ln net.Listener, cfg mail.Config, logger *slog.Logger) error {
+	cfg.Logger = logger
+	runner, err := mail.NewRunner(ctx, cfg)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+	mailDone := make(chan error, 1)
+	go func() { mailDone <- runner.Run(mailCtx) }()
+	if s, ok := cfg.Sender.(interface{ Addr() string }); ok {
+		logger.Info("mail queue running", "smtp", s.Addr(), "listen", cfg.ListenURL != "")
+	}
+	serveErr := srv.Serve(ctx, ln)
+	stopMail()
+	return errors.Join(serveErr, <-mailDone)
 }
 
 // newLogger returns the process's logger: JSON for machines unless stderr is a terminal (or

@@ -10,12 +10,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/mailtest"
+	"github.com/toodoo/toodoo/internal/testfactory"
+	"github.com/toodoo/toodoo/mail"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 func TestServeConfig(t *testing.T) {
 	t.Parallel()
 	key := strings.Repeat("k", 32)
-	base := map[string]string{"DATABASE_URL": "postgres://db/x", "TOODOO_SESSION_KEYS": key}
+	base := map[string]string{"DATABASE_URL": "postgres://db/x", "TOODOO_SESSION_KEYS": key,
+		"TOODOO_SMTP_URL": "smtp://user:pw@mail.example.com", "TOODOO_MAIL_FROM": "Toodoo <noreply@example.com>"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -36,8 +43,20 @@ func TestServeConfig(t *testing.T) {
 		{"defaults", base, nil, func(o serveOptions) bool {
 			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" &&
 				len(o.Web.SessionKeys) == 1 && !o.Web.SecureCookies && o.LogFormat == "auto" && o.LogLevel == slog.LevelInfo &&
-				o.Web.SpareSchemas == 2 && !o.Web.Dev
+				o.Web.SpareSchemas == 2 && !o.Web.Dev && o.Mail.DatabaseURL == "postgres://db/x" && o.Mail.ListenURL == "postgres://db/x" &&
+				o.Mail.Sender.(*mail.SMTP).Addr() == "mail.example.com:587" && o.Mail.Sender.(*mail.SMTP).From() == `"Toodoo" <noreply@example.com>`
 		}, ""},
+		{"mail poll only", with("TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x", "TOODOO_MAIL_POLL_ONLY", "true"), nil, func(o serveOptions) bool {
+			return o.Mail.ListenURL == "" && o.Web.DirectDatabaseURL == "postgres://direct/x"
+		}, ""},
+		{"mail listens on the direct URL", with("TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x"), []string{"--mail-poll-only=false", "--mail-from", "ops@example.com"}, func(o serveOptions) bool {
+			return o.Mail.ListenURL == "postgres://direct/x" && o.Mail.DatabaseURL == "postgres://db/x" && o.Mail.Sender.(*mail.SMTP).From() == "<ops@example.com>"
+		}, ""},
+		{"no SMTP URL", with("TOODOO_SMTP_URL", ""), nil, nil, "TOODOO_SMTP_URL is not set"},
+		{"no mail from", with("TOODOO_MAIL_FROM", ""), nil, nil, "TOODOO_MAIL_FROM is not set"},
+		{"bad SMTP URL", with("TOODOO_SMTP_URL", "smtp://user:secret@mail.example.com?tls=none"), nil, nil, "only for a server on this machine"},
+		{"bad mail from", with("TOODOO_MAIL_FROM", "nobody"), nil, nil, "not an address"},
+		{"bad poll only", with("TOODOO_MAIL_POLL_ONLY", "maybe"), nil, nil, "not a boolean"},
 		{"environment", with("TOODOO_ADDR", ":9000", "TOODOO_BASE_DOMAIN", "todo.example.com", "TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x",
 			"TOODOO_SECURE_COOKIES", "true", "TOODOO_TRUSTED_PROXIES", "10.0.0.0/8", "TOODOO_SESSION_KEYS", key+"1,"+key+"2",
 			"TOODOO_SPARE_SCHEMAS", "0", "TOODOO_LOG_FORMAT", "text", "TOODOO_LOG_LEVEL", "warn"), nil, func(o serveOptions) bool {
@@ -90,7 +109,8 @@ func TestDevConfig(t *testing.T) {
 	}{
 		{"defaults", map[string]string{"DATABASE_URL": "postgres://db/x"}, nil, func(o serveOptions) bool {
 			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" && o.Web.Dev &&
-				len(o.Web.SessionKeys) == 0 && o.Web.SpareSchemas == 2 && o.LogFormat == "text" && o.LogLevel == slog.LevelInfo
+				len(o.Web.SessionKeys) == 0 && o.Web.SpareSchemas == 2 && o.LogFormat == "text" && o.LogLevel == slog.LevelInfo &&
+				o.Mail.Sender.(*mail.SMTP).Addr() == "localhost:1025"
 		}},
 		{"environment and flags", map[string]string{"DATABASE_URL": "postgres://db/x", "TOODOO_ADDR": ":9000", "TOODOO_BASE_DOMAIN": "dev.test",
 			"TOODOO_DIRECT_DATABASE_URL": "postgres://direct/x", "TOODOO_SESSION_KEYS": strings.Repeat("k", 32)}, []string{"--addr", "127.0.0.1:0", "--log-format", "json"}, func(o serveOptions) bool {
@@ -164,6 +184,13 @@ func TestServeRuns(t *testing.T) {
 	c := newCLI(t)
 	c.vars["TOODOO_ADDR"] = addr
 	c.vars["TOODOO_SESSION_KEYS"] = strings.Repeat("s", 40)
+	// The mail queue runs with the server: a mail queued in the database arrives.
+	smtpSrv := mailtest.Start(t)
+	c.vars["TOODOO_SMTP_URL"] = smtpSrv.URL()
+	c.vars["TOODOO_MAIL_FROM"] = mailtest.From
+	if dbtest.Pooled() {
+		c.vars["TOODOO_MAIL_POLL_ONLY"] = "true" // no direct URL here: poll through PgBouncer
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	codes := make(chan int, 1)
 	go func() {
@@ -193,6 +220,13 @@ func TestServeRuns(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown host: %d", resp.StatusCode)
 	}
+	db := testfactory.DB(t.Context(), t, c.vars["DATABASE_URL"])
+	if err := db.SharedTx(t.Context(), func(ctx context.Context, tx *tenancy.Tx) error {
+		return tx.Enqueue(ctx, mail.Message{To: "ops@example.com", Subject: "Served", Text: "The queue runs."})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	smtpSrv.Wait(t, "ops@example.com", "Served")
 	cancel()
 	select {
 	case code := <-codes:

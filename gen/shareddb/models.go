@@ -28,6 +28,18 @@ type Domain struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// One-time links sent by mail: verify an address (bound to the new workspace) or reset a password (bound to the site asked on). Only SHA-256 hashes are stored.
+type EmailToken struct {
+	TokenHash []byte `json:"token_hash"`
+	Purpose   string `json:"purpose"`
+	UserID    int64  `json:"user_id"`
+	// The workspace whose host the link opens on; NULL: the public site.
+	TenantID  *int64     `json:"tenant_id"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
 // One-time links with which an owner invites someone who has no account yet.
 type Invitation struct {
 	TokenHash []byte     `json:"token_hash"`
@@ -111,6 +123,8 @@ type User struct {
 	PasswordHash string `json:"password_hash"`
 	IsSuperuser  bool   `json:"is_superuser"`
 	// Counts password changes. Nothing depends on it since sessions are rows of public.sessions (kept: dropping it would be a destructive change).
-	SessionEpoch int32     `json:"session_epoch"`
-	CreatedAt    time.Time `json:"created_at"`
+	SessionEpoch int32 `json:"session_epoch"`
+	// False from sign-up until the verification link is used (or a password reset proves the address); users created otherwise are trusted.
+	EmailVerified bool      `json:"email_verified"`
+	CreatedAt     time.Time `json:"created_at"`
 }

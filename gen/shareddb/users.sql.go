@@ -10,7 +10,7 @@ import (
 )
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE lower(email) = lower($1)
 `
@@ -24,13 +24,14 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
 const userGetByID = `-- name: UserGetByID :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE id = $1
 `
@@ -44,6 +45,7 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -53,7 +55,7 @@ const userInsert = `-- name: UserInsert :one
 
 INSERT INTO public.users (email, password_hash, is_superuser)
 VALUES ($1, $2, $3)
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 `
 
 type UserInsertParams struct {
@@ -72,6 +74,7 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -101,7 +104,7 @@ const userSetPassword = `-- name: UserSetPassword :one
 UPDATE public.users
 SET password_hash = $1, session_epoch = session_epoch + 1
 WHERE id = $2
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 `
 
 type UserSetPasswordParams struct {
@@ -120,6 +123,7 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 		&i.PasswordHash,
 		&i.IsSuperuser,
 		&i.SessionEpoch,
+		&i.EmailVerified,
 		&i.CreatedAt,
 	)
 	return i, err

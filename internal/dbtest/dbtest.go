@@ -43,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // Environment variables read by the harness.
@@ -281,7 +282,7 @@ func (s *server) pooledURL(name string) string {
 }
 
 // templateDB creates the template database on first use: an empty database into which the
-// shared DDL is applied, then closed to connections so that clones never find a session on it.
+// shared DDL and River's migrations (the mail queue, tenancy.MigrateQueue) are applied, then closed to connections so that clones never find a session on it.
 // Its name carries the shared schema's hash and the process id, so it is never reused stale.
 func (s *server) templateDB() (string, error) {
 	s.tplOnce.Do(func() {
@@ -309,8 +310,12 @@ func (s *server) templateDB() (string, error) {
 		}
 		_, err = conn.Exec(ctx, schemadef.Script(def.SharedDDL()))
 		conn.Close(ctx)
+		if err == nil {
+			// River's tables (the mail queue), by River's migrator, as `toodoo migrate` does.
+			_, err = tenancy.MigrateQueue(ctx, s.directURL(name))
+		}
 		if err != nil {
-			s.tplErr = fmt.Errorf("apply the shared DDL to the template database: %w", err)
+			s.tplErr = fmt.Errorf("apply the shared DDL and the queue's migrations to the template database: %w", err)
 			return
 		}
 		if err := s.exec(ctx, "ALTER DATABASE "+ident(name)+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"); err != nil {

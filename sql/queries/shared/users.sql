@@ -3,15 +3,15 @@
 -- name: UserInsert :one
 INSERT INTO public.users (email, password_hash, is_superuser)
 VALUES (@email, @password_hash, @is_superuser)
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at;
 
 -- name: UserGetByEmail :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE lower(email) = lower(@email);
 
 -- name: UserGetByID :one
-SELECT id, email, password_hash, is_superuser, session_epoch, created_at
+SELECT id, email, password_hash, is_superuser, session_epoch, email_verified, created_at
 FROM public.users
 WHERE id = @id;
 
@@ -21,7 +21,7 @@ WHERE id = @id;
 UPDATE public.users
 SET password_hash = @password_hash, session_epoch = session_epoch + 1
 WHERE id = @id
-RETURNING id, email, password_hash, is_superuser, session_epoch, created_at;
+RETURNING id, email, password_hash, is_superuser, session_epoch, email_verified, created_at;
 
 -- UserRehashPassword stores a fresh hash of the same password (made with newer argon2
 -- parameters at login); unlike a password change it keeps the sessions, and it does nothing if
