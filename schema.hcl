@@ -121,6 +121,24 @@ table "domains" {
   }
 }
 
+table "registry_version" {
+  schema  = schema.public
+  comment = "One row: a counter bumped in the same transaction as every change of tenants or domains, read every 2 s by each server to tell cheaply whether its host map is stale."
+  column "id" {
+    type    = boolean
+    null    = false
+    default = true
+  }
+  column "version" {
+    type    = bigint
+    null    = false
+    default = 0
+  }
+  primary_key {
+    columns = [column.id]
+  }
+}
+
 table "users" {
   schema  = schema.public
   comment = "Users are shared by all tenants; memberships say where they may enter."

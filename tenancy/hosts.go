@@ -15,7 +15,9 @@ import (
 // ResolveHost for a host its copy does not know.
 
 // HostsChannel is the LISTEN/NOTIFY channel on which every change of tenants or domains is
-// announced (payload: the tenant id), so that every process's host map stays fresh.
+// announced (payload: the tenant id), so that every process's host map stays fresh. The same
+// transaction bumps the registry's version (RegistryVersion), which bounds the staleness when
+// notifications are lost.
 const HostsChannel = "toodoo_hosts"
 
 // Hosts returns the whole host map: every domain of every tenant that is not deleted, with its
@@ -57,4 +59,18 @@ func (db *DB) ResolveHost(ctx context.Context, host string) (Tenant, error) {
 		return Tenant{}, fmt.Errorf("tenancy: resolve host %q: %w", host, err)
 	}
 	return tenantFromRow(row.Tenant), nil
+}
+
+// RegistryVersion returns the registry's version: a counter that every change of tenants or
+// domains bumps in its own transaction (with the notification on HostsChannel). A host map
+// loaded after reading version v holds every change up to v, so a process that reads the version
+// every few seconds and reloads when it moved is at most that stale whatever happens to its
+// LISTEN connection (web/host.go). Read it before Hosts, never after: a change committed between
+// the two reads is then seen again at the next check, not missed.
+func (db *DB) RegistryVersion(ctx context.Context) (int64, error) {
+	v, err := db.shared.RegistryVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("tenancy: read the registry version: %w", err)
+	}
+	return v, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +32,10 @@ type CreateParams struct {
 
 // Create provisions a tenant atomically: in ONE transaction it inserts the registry row, adds the
 // primary domain, records the schema's state in the migrator's ledger (one statement), then
-// creates the schema and runs the tenant DDL rendered from schema.hcl (one more round trip).
-// Afterwards either all of it exists or none of it.
+// creates the schema and runs the tenant DDL rendered from schema.hcl (one more round trip), and
+// last bumps the registry's version and announces the tenant (RegistryChanged, last so that
+// concurrent changes wait for its row only until the commit). Afterwards either all of it exists
+// or none of it.
 //
 // It does not inspect anything (Atlas's inspection scans the whole catalog, which would make
 // creation slower as tenants multiply): the DDL is rendered once per process. When a spare
@@ -80,9 +81,11 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 			return fmt.Errorf("create schema: %w", err)
 		}
 		if p.Then != nil {
-			return p.Then(ctx, &Tx{q: q, raw: tx}, t)
+			if err := p.Then(ctx, &Tx{q: q, raw: tx}, t); err != nil {
+				return err
+			}
 		}
-		return nil
+		return q.RegistryChanged(ctx, t.ID)
 	})
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenancy: create tenant %q: %w", p.Name, err)
@@ -153,7 +156,7 @@ func (db *DB) SetStatus(ctx context.Context, name, status string) (Tenant, error
 			return err
 		}
 		t = tenantFromRow(row)
-		return q.TenantNotify(ctx, strconv.FormatInt(t.ID, 10))
+		return q.RegistryChanged(ctx, t.ID)
 	})
 	if err != nil {
 		return Tenant{}, fmt.Errorf("tenancy: set status of %q: %w", name, err)
@@ -187,7 +190,7 @@ func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
 			if _, err := q.TenantMarkDeleted(ctx, row.ID); err != nil {
 				return err
 			}
-			return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+			return q.RegistryChanged(ctx, row.ID)
 		}
 		trash = fmt.Sprintf("%s%d_%s", trashPrefix, row.ID, name[:min(len(name), 30)])
 		if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{name}.Sanitize()+" RENAME TO "+pgx.Identifier{trash}.Sanitize()); err != nil {
@@ -202,7 +205,7 @@ func (db *DB) Delete(ctx context.Context, name string, drop bool) error {
 		if err := q.LedgerDelete(ctx, name); err != nil {
 			return err
 		}
-		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+		return q.RegistryChanged(ctx, row.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("tenancy: delete tenant %q: %w", name, err)
@@ -285,7 +288,7 @@ func (db *DB) AddDomain(ctx context.Context, name, domain string, primary bool) 
 			}
 			return err
 		}
-		return q.TenantNotify(ctx, strconv.FormatInt(row.ID, 10))
+		return q.RegistryChanged(ctx, row.ID)
 	})
 	if err != nil {
 		return "", fmt.Errorf("tenancy: add domain %q: %w", d, err)
@@ -315,7 +318,7 @@ func (db *DB) RemoveDomain(ctx context.Context, domain string) error {
 		if _, err := q.DomainDelete(ctx, d); err != nil {
 			return err
 		}
-		return q.TenantNotify(ctx, strconv.FormatInt(row.TenantID, 10))
+		return q.RegistryChanged(ctx, row.TenantID)
 	})
 	if err != nil {
 		return fmt.Errorf("tenancy: remove domain %q: %w", d, err)

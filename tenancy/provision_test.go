@@ -300,7 +300,7 @@ func BenchmarkCreate(b *testing.B) {
 			for b.Loop() {
 				if !cold {
 					b.StopTimer()
-					if _, err := db.FillSpares(b.Context(), def, 1); err != nil {
+					if _, err := db.FillSpares(b.Context(), def, 1, tenancy.SpareGrace); err != nil {
 						b.Fatal(err)
 					}
 					b.StartTimer()

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/internal/dbtest"
@@ -26,10 +27,10 @@ func TestCreateTakesSpare(t *testing.T) {
 	t.Parallel()
 	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
 	def := schemadef.MustDefault()
-	if built, err := db.FillSpares(t.Context(), def, 2); err != nil || built != 2 {
+	if built, err := db.FillSpares(t.Context(), def, 2, tenancy.SpareGrace); err != nil || built != 2 {
 		t.Fatalf("FillSpares = %d, %v; want 2 built", built, err)
 	}
-	if built, err := db.FillSpares(t.Context(), def, 2); err != nil || built != 0 {
+	if built, err := db.FillSpares(t.Context(), def, 2, tenancy.SpareGrace); err != nil || built != 0 {
 		t.Fatalf("FillSpares again = %d, %v; want 0 built", built, err)
 	}
 	tn := testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Name: "warm"})
@@ -53,13 +54,45 @@ func TestCreateTakesSpare(t *testing.T) {
 	}
 }
 
-func TestFillSparesDropsStaleSpares(t *testing.T) {
-	t.Parallel()
-	db := testfactory.DB(t.Context(), t, dbtest.URL(t))
-	old := schemadef.MustDefault()
-	if _, err := db.FillSpares(t.Context(), old, 2); err != nil {
+// sparesByHash counts the spare schemas' ledger rows per hash, checking that each has its schema.
+func sparesByHash(t *testing.T, db *tenancy.DB) map[string]int {
+	t.Helper()
+	rows, err := db.Pool().Query(t.Context(), `SELECT l.applied_hash, count(*), count(n.nspname)
+		FROM public.schema_ledger l LEFT JOIN pg_namespace n ON n.nspname = l.schema_name
+		WHERE starts_with(l.schema_name, 'toodoo_spare_') GROUP BY 1`)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
+	got := map[string]int{}
+	for rows.Next() {
+		var hash string
+		var n, schemas int
+		if err := rows.Scan(&hash, &n, &schemas); err != nil {
+			t.Fatal(err)
+		}
+		if schemas != n {
+			t.Errorf("hash %s: %d ledger rows, %d schemas", hash, n, schemas)
+		}
+		got[hash] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s, l := countSpares(t, db); s != l {
+		t.Errorf("%d spare schemas, %d ledger rows", s, l)
+	}
+	return got
+}
+
+// TestSparesOfTwoVersions: during a rolling deploy, processes of two schema.hcl versions keep
+// their spare schemas side by side, each taking only its own; spares of a version that nobody
+// claims any more are dropped once the grace period has passed.
+func TestSparesOfTwoVersions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := testfactory.DB(ctx, t, dbtest.URL(t))
+	old := schemadef.MustDefault()
 	changed, err := schemadef.Load(bytes.Replace(toodoo.SchemaHCL, []byte(`table "todos" {`), []byte("table \"todos\" {\n  column \"note\" {\n    type = text\n    null = true\n  }"), 1))
 	if err != nil {
 		t.Fatal(err)
@@ -67,16 +100,52 @@ func TestFillSparesDropsStaleSpares(t *testing.T) {
 	if changed.TenantHash() == old.TenantHash() {
 		t.Fatal("the schema change was not injected")
 	}
-	// A new schema.hcl never gets an old spare.
-	testfactory.Tenant(t.Context(), t, db, &testfactory.TenantOpts{Def: changed, Name: "fresh"})
-	var n int
-	if err := db.Pool().QueryRow(t.Context(), `SELECT count(*) FROM information_schema.columns WHERE table_schema = 'fresh' AND column_name = 'note'`).Scan(&n); err != nil || n != 1 {
-		t.Errorf("tenant created under the new schema.hcl lacks the new column (%d, %v)", n, err)
+	want := func(what string, nOld, nChanged int) {
+		t.Helper()
+		got := sparesByHash(t, db)
+		if got[old.TenantHash()] != nOld || got[changed.TenantHash()] != nChanged || len(got) > 2 {
+			t.Errorf("%s: spares per hash %v; want %d old (%s), %d new (%s)", what, got, nOld, old.TenantHash(), nChanged, changed.TenantHash())
+		}
 	}
-	if built, err := db.FillSpares(t.Context(), changed, 1); err != nil || built != 1 {
-		t.Fatalf("FillSpares(new) = %d, %v; want 1", built, err)
+	fill := func(def *schemadef.Definition, grace time.Duration, wantBuilt int) {
+		t.Helper()
+		if built, err := db.FillSpares(ctx, def, 2, grace); err != nil || built != wantBuilt {
+			t.Fatalf("FillSpares = %d, %v; want %d built", built, err, wantBuilt)
+		}
 	}
-	if s, l := countSpares(t, db); s != 1 || l != 1 {
-		t.Errorf("stale spares not dropped: %d schemas, %d ledger rows; want 1, 1", s, l)
+	fill(old, tenancy.SpareGrace, 2)
+	fill(changed, tenancy.SpareGrace, 2)
+	want("both versions filled", 2, 2)
+	fill(old, tenancy.SpareGrace, 0)
+	fill(changed, tenancy.SpareGrace, 0)
+	want("both versions refilled", 2, 2)
+
+	// Each version takes only its own spares.
+	hasNote := func(schema string) bool {
+		var n int
+		if err := db.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'todos' AND column_name = 'note'`, schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
 	}
+	testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Def: changed, Name: "fresh"})
+	testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Def: old, Name: "stale"})
+	if !hasNote("fresh") || hasNote("stale") {
+		t.Errorf("tenants took another version's spare: new version's has the new column: %v, old version's: %v", hasNote("fresh"), hasNote("stale"))
+	}
+	want("one taken by each version", 1, 1)
+
+	// The old version is gone: nobody claims its spares any more. The new version's refills drop
+	// them once they have not been claimed for the grace period (short here), never its own.
+	const grace = 200 * time.Millisecond
+	fill(changed, grace, 1)
+	deadline := time.Now().Add(15 * time.Second)
+	for sparesByHash(t, db)[old.TenantHash()] != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old version's spares were not dropped: %v", sparesByHash(t, db))
+		}
+		time.Sleep(50 * time.Millisecond)
+		fill(changed, grace, 0)
+	}
+	want("after the grace period", 0, 2)
 }

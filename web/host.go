@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,24 +24,42 @@ type site struct {
 // DB.TenantHosts, DB.ResolveHost); keeping a copy per process, fresh and cheap to miss, is this
 // file's concern.
 //
-// While the listener on tenancy.HostsChannel is connected ("live"), the map holds every domain
-// of every tenant that is not deleted, and every change is announced with a notification whose
-// payload is the tenant's id; the cache then reloads that tenant's domains. A host that is not in
-// a live map may still be one whose notification is on its way (a tenant created a millisecond
-// ago by this or another process, whose sign-up redirects the browser here at once), so a miss
-// asks the database, but only within a small global budget (missBudget) and behind the negative
-// cache: a flood of random host names costs a bounded number of queries per second.
+// While the map is trusted ("live"), it holds every domain of every tenant that is not deleted.
+// Every change is announced with a notification on tenancy.HostsChannel whose payload is the
+// tenant's id and the registry's new version; the cache then reloads that tenant's domains. A
+// host that is not in a live map may still be one whose notification is on its way (a tenant
+// created a millisecond ago by this or another process, whose sign-up redirects the browser here
+// at once), so a miss asks the database, but only within a small global budget (missBudget) and
+// behind the negative cache: a flood of random host names costs a bounded number of queries per
+// second.
 //
-// While the listener is not connected (at start-up, or after the connection failed), the map
-// might be stale, so lookups go to the database. Unknown hosts are then remembered in a bounded
-// negative cache for a short while, so that repeated requests for a bad host do not each cost a
-// query. Every notification and every reload empties the negative cache.
+// Bounded staleness: a change of tenants or domains committed at time T is enforced by this
+// process by T + 5 s at the latest, whatever happens to the LISTEN connection (it may be
+// stalled, half-open, cut or slow). Two mechanisms, each sufficient for the bound:
+//   - Reconcile: every reconcileEvery (2 s) the cache reads the registry's version, a counter
+//     bumped in the same transaction as every change (tenancy.DB.RegistryVersion), over the pool,
+//     not over the LISTEN connection. If it moved past the version the map was loaded at, the
+//     whole map is reloaded. The read and the reload share a checkTimeout (2 s); if they fail,
+//     the map is no longer trusted (below). Hence 2 s + 2 s ≤ 5 s.
+//   - Heartbeat: the listener sends an empty query after 1 s of silence and drops the connection
+//     when the answer takes more than 2 s (tenancy.Listener), with TCP keepalives underneath;
+//     the map is then no longer trusted until a new connection has listened and reloaded it.
+//
+// While the map is not trusted (at start-up, after the connection failed or a reconcile failed),
+// lookups go to the database. Unknown hosts are then remembered in a bounded negative cache for a
+// short while, so that repeated requests for a bad host do not each cost a query. Every
+// notification and every reload empties the negative cache.
 type hostCache struct {
 	db     *tenancy.DB
 	logger *slog.Logger
 
+	// load serializes the loads (reload, refresh), so that a slower load never installs an
+	// older state over a newer one.
+	load sync.Mutex
+
 	mu       sync.RWMutex
 	live     bool
+	version  int64 // the registry's version the map holds every change up to
 	hosts    map[string]tenancy.Tenant
 	byTenant map[int64][]string
 	negative map[string]time.Time // host -> when the entry expires
@@ -47,6 +67,11 @@ type hostCache struct {
 	negativeMax int
 	negativeTTL time.Duration
 	misses      *limiter // database look-ups for hosts missing from a live map
+
+	// reconcileEvery is how often the registry's version is checked, checkTimeout how long the
+	// check and a reload it calls for may take; heartbeat and heartbeatTimeout are the
+	// listener's (see tenancy.Listener). Tests shorten or disable them (a huge value).
+	reconcileEvery, checkTimeout, heartbeat, heartbeatTimeout time.Duration
 
 	// ready is closed after the first successful load by the listener, so that tests can wait
 	// for a live map. Serving does not wait: until then, lookups go to the database.
@@ -65,6 +90,11 @@ func newHostCache(db *tenancy.DB, logger *slog.Logger) *hostCache {
 		negativeTTL: 10 * time.Second,
 		misses:      newLimiter(missBudget),
 		ready:       make(chan struct{}),
+
+		reconcileEvery:   2 * time.Second,
+		checkTimeout:     2 * time.Second,
+		heartbeat:        time.Second,
+		heartbeatTimeout: 2 * time.Second,
 	}
 }
 
@@ -125,8 +155,16 @@ func (c *hostCache) rememberUnknown(host string) {
 	c.negative[host] = now.Add(c.negativeTTL)
 }
 
-// reload replaces the whole map and makes the cache live (called after every LISTEN).
+// reload replaces the whole map and makes the cache live (called after every LISTEN, and by
+// reconcile when the registry's version moved). The version is read before the map, so that a
+// change committed between the two reads is found again by the next reconcile, never missed.
 func (c *hostCache) reload(ctx context.Context) error {
+	c.load.Lock()
+	defer c.load.Unlock()
+	version, err := c.db.RegistryVersion(ctx)
+	if err != nil {
+		return err
+	}
 	hosts, err := c.db.Hosts(ctx)
 	if err != nil {
 		return err
@@ -136,24 +174,31 @@ func (c *hostCache) reload(ctx context.Context) error {
 		byTenant[t.ID] = append(byTenant[t.ID], host)
 	}
 	c.mu.Lock()
-	c.hosts, c.byTenant, c.live = hosts, byTenant, true
+	c.hosts, c.byTenant, c.live, c.version = hosts, byTenant, true, version
 	clear(c.negative)
 	c.mu.Unlock()
 	c.readyOnce.Do(func() { close(c.ready) })
-	c.logger.Debug("host cache loaded", "hosts", len(hosts))
+	c.logger.Debug("host cache loaded", "hosts", len(hosts), "version", version)
 	return nil
 }
 
-// refresh reloads the domains of the tenant named by a notification's payload. A payload that
-// is not a tenant id reloads everything.
+// refresh reloads the domains of the tenant named by a notification's payload, "<tenant id>
+// <registry version>". When that version follows the map's, the map now holds it; otherwise
+// (a notification missed, or one of a change the map already holds) the version stays and the
+// next reconcile reloads the whole map if it is behind. A payload without a tenant id reloads
+// everything.
 func (c *hostCache) refresh(ctx context.Context, payload string) {
-	id, err := strconv.ParseInt(payload, 10, 64)
+	idText, versionText, _ := strings.Cut(payload, " ")
+	id, err := strconv.ParseInt(idText, 10, 64)
 	if err != nil {
 		if err := c.reload(ctx); err != nil {
 			c.lost(err)
 		}
 		return
 	}
+	version, _ := strconv.ParseInt(versionText, 10, 64) // 0 (never next) if absent
+	c.load.Lock()
+	defer c.load.Unlock()
 	hosts, err := c.db.TenantHosts(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -173,23 +218,68 @@ func (c *hostCache) refresh(ctx context.Context, payload string) {
 		c.hosts[host] = t
 		c.byTenant[id] = append(c.byTenant[id], host)
 	}
+	if version == c.version+1 {
+		c.version = version
+	}
 	clear(c.negative)
 }
 
-// lost marks the map as no longer trustworthy: lookups go to the database until a reload.
+// reconcile checks the registry's version every reconcileEvery until ctx is done, reloading the
+// map when it moved past the map's (or when the map is not trusted), and stops trusting the map
+// when the check fails: the bound on staleness that does not depend on LISTEN (see hostCache).
+func (c *hostCache) reconcile(ctx context.Context) {
+	tick := time.NewTicker(c.reconcileEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := c.check(ctx); err != nil && ctx.Err() == nil {
+			c.lost(fmt.Errorf("reconcile: %w", err))
+		}
+	}
+}
+
+// check is one reconcile step, bounded by checkTimeout.
+func (c *hostCache) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.checkTimeout)
+	defer cancel()
+	version, err := c.db.RegistryVersion(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.RLock()
+	current := c.live && version == c.version
+	c.mu.RUnlock()
+	if current {
+		return nil
+	}
+	return c.reload(ctx)
+}
+
+// lost marks the map as no longer trustworthy: lookups go to the database until a reload. It
+// logs only when the map was trusted, so that a failing check every 2 s does not flood the log.
 func (c *hostCache) lost(err error) {
 	c.mu.Lock()
+	was := c.live
 	c.live = false
 	clear(c.negative)
 	c.mu.Unlock()
-	c.logger.Warn("host cache: notifications lost; resolving hosts through the database until reconnected", "error", err)
+	if was {
+		c.logger.Warn("host cache: the map may be stale; resolving hosts through the database until it is reloaded", "error", err)
+	}
 }
 
 // listener returns the tenancy.Listener that keeps c fresh.
 func (c *hostCache) listener(url string) *tenancy.Listener {
 	return &tenancy.Listener{
-		URL:     url,
-		Channel: tenancy.HostsChannel,
+		URL:              url,
+		Channel:          tenancy.HostsChannel,
+		Heartbeat:        c.heartbeat,
+		HeartbeatTimeout: c.heartbeatTimeout,
+		Alongside:        c.reconcile,
 		ReadyFunc: func(ctx context.Context) error {
 			return c.reload(ctx)
 		},

@@ -3,12 +3,16 @@ package web
 import (
 	"context"
 	"time"
+
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // keepSpares keeps cfg.SpareSchemas spare tenant schemas ready (tenancy.FillSpares), so that a
 // sign-up renames one instead of running the template's DDL. It refills after every tenant
 // created through this server and once a minute (other processes take spares too), until ctx is
-// done.
+// done. Each refill also claims the spares of this binary's schema.hcl, so that during a rolling
+// deploy the other version's processes leave them alone; spares of a version that no process
+// claims any more are dropped after tenancy.SpareGrace (10 minutes, ten refills).
 func (s *Server) keepSpares(ctx context.Context) {
 	if s.cfg.SpareSchemas <= 0 {
 		return
@@ -16,7 +20,7 @@ func (s *Server) keepSpares(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
-		if built, err := s.db.FillSpares(ctx, s.def, s.cfg.SpareSchemas); err != nil {
+		if built, err := s.db.FillSpares(ctx, s.def, s.cfg.SpareSchemas, tenancy.SpareGrace); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

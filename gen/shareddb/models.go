@@ -79,6 +79,12 @@ type RateLimit struct {
 	Allowed bool `json:"allowed"`
 }
 
+// One row: a counter bumped in the same transaction as every change of tenants or domains, read every 2 s by each server to tell cheaply whether its host map is stale.
+type RegistryVersion struct {
+	ID      bool  `json:"id"`
+	Version int64 `json:"version"`
+}
+
 // The fleet migrator's ledger: per schema, the desired state last applied and the last error.
 type SchemaLedger struct {
 	SchemaName string `json:"schema_name"`

@@ -9,20 +9,67 @@ import (
 	"context"
 )
 
+const ledgerClaimSpares = `-- name: LedgerClaimSpares :exec
+UPDATE public.schema_ledger
+SET applied_at = now()
+WHERE starts_with(schema_name, 'toodoo_spare_') AND applied_hash = $1::text
+`
+
+// LedgerClaimSpares marks the spares built from applied_hash as claimed now by a live process.
+func (q *Queries) LedgerClaimSpares(ctx context.Context, appliedHash string) error {
+	_, err := q.db.Exec(ctx, ledgerClaimSpares, appliedHash)
+	return err
+}
+
+const ledgerDeleteUnclaimedSpare = `-- name: LedgerDeleteUnclaimedSpare :execrows
+DELETE FROM public.schema_ledger
+WHERE schema_name = $1 AND starts_with(schema_name, 'toodoo_spare_')
+  AND applied_hash IS DISTINCT FROM $2::text
+  AND coalesce(applied_at < now() - make_interval(secs => $3::float8), true)
+`
+
+type LedgerDeleteUnclaimedSpareParams struct {
+	SchemaName   string  `json:"schema_name"`
+	AppliedHash  string  `json:"applied_hash"`
+	GraceSeconds float64 `json:"grace_seconds"`
+}
+
+// LedgerDeleteUnclaimedSpare deletes a spare's ledger row if it is still unclaimed (see
+// LedgerListSpares), waiting for a creation that is taking it; the caller drops the schema only
+// if a row was deleted.
+func (q *Queries) LedgerDeleteUnclaimedSpare(ctx context.Context, arg LedgerDeleteUnclaimedSpareParams) (int64, error) {
+	result, err := q.db.Exec(ctx, ledgerDeleteUnclaimedSpare, arg.SchemaName, arg.AppliedHash, arg.GraceSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const ledgerListSpares = `-- name: LedgerListSpares :many
-SELECT schema_name, coalesce(applied_hash, '')::text AS applied_hash
+SELECT schema_name,
+       coalesce(applied_hash, '')::text AS applied_hash,
+       (applied_hash IS DISTINCT FROM $1::text
+        AND coalesce(applied_at < now() - make_interval(secs => $2::float8), true))::boolean AS unclaimed
 FROM public.schema_ledger
 WHERE starts_with(schema_name, 'toodoo_spare_')
 ORDER BY schema_name
 `
 
+type LedgerListSparesParams struct {
+	AppliedHash  string  `json:"applied_hash"`
+	GraceSeconds float64 `json:"grace_seconds"`
+}
+
 type LedgerListSparesRow struct {
 	SchemaName  string `json:"schema_name"`
 	AppliedHash string `json:"applied_hash"`
+	Unclaimed   bool   `json:"unclaimed"`
 }
 
-func (q *Queries) LedgerListSpares(ctx context.Context) ([]LedgerListSparesRow, error) {
-	rows, err := q.db.Query(ctx, ledgerListSpares)
+// LedgerListSpares lists the spares, saying for each whether it is unclaimed: built from another
+// hash than applied_hash and not claimed for grace_seconds.
+func (q *Queries) LedgerListSpares(ctx context.Context, arg LedgerListSparesParams) ([]LedgerListSparesRow, error) {
+	rows, err := q.db.Query(ctx, ledgerListSpares, arg.AppliedHash, arg.GraceSeconds)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +77,7 @@ func (q *Queries) LedgerListSpares(ctx context.Context) ([]LedgerListSparesRow, 
 	items := []LedgerListSparesRow{}
 	for rows.Next() {
 		var i LedgerListSparesRow
-		if err := rows.Scan(&i.SchemaName, &i.AppliedHash); err != nil {
+		if err := rows.Scan(&i.SchemaName, &i.AppliedHash, &i.Unclaimed); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -51,7 +98,11 @@ LIMIT 1
 FOR UPDATE SKIP LOCKED
 `
 
-// Spare schemas (tenancy/spare.go): tenant schemas built ahead of time, renamed on creation.
+// Spare schemas (tenancy/spare.go): tenant schemas built ahead of time, renamed on creation. A
+// spare's ledger row says which template it was built from (applied_hash) and when a process
+// running that template last claimed it (applied_at): processes that keep spares claim theirs
+// every minute, so a spare of a hash nobody claims for a while belongs to a version no process
+// runs any more.
 // LedgerTakeSpare locks one spare schema at the desired state for the calling transaction;
 // concurrent creations take different ones (SKIP LOCKED).
 func (q *Queries) LedgerTakeSpare(ctx context.Context, appliedHash string) (string, error) {

@@ -125,15 +125,6 @@ func (q *Queries) TenantMarkDeleted(ctx context.Context, id int64) (Tenant, erro
 	return i, err
 }
 
-const tenantNotify = `-- name: TenantNotify :exec
-SELECT pg_notify('toodoo_hosts', $1::text)
-`
-
-func (q *Queries) TenantNotify(ctx context.Context, payload string) error {
-	_, err := q.db.Exec(ctx, tenantNotify, payload)
-	return err
-}
-
 const tenantProvision = `-- name: TenantProvision :one
 WITH t AS (
     INSERT INTO public.tenants (schema_name, display_name)
@@ -150,7 +141,7 @@ WITH t AS (
         last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
 )
 SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
-FROM t, pg_notify('toodoo_hosts', t.id::text)
+FROM t
 `
 
 type TenantProvisionParams struct {
@@ -170,11 +161,10 @@ type TenantProvisionRow struct {
 }
 
 // TenantProvision writes everything the registry needs for a new tenant in one statement (one
-// round trip): the tenant row, its primary domain, its ledger row (the schema is created from
-// the template, so it is at the template's hash), and the notification that tells every
-// process's host cache (delivered at commit). The schema itself is made separately. It returns
-// the whole tenant row, as the other tenant queries do (the notification is a function in FROM,
-// so that the result has exactly the tenants columns).
+// round trip): the tenant row, its primary domain and its ledger row (the schema is created from
+// the template, so it is at the template's hash). The schema itself is made separately, and the
+// transaction ends with RegistryChanged (the version bump and the notification that tells every
+// process's host cache). It returns the whole tenant row, as the other tenant queries do.
 func (q *Queries) TenantProvision(ctx context.Context, arg TenantProvisionParams) (TenantProvisionRow, error) {
 	row := q.db.QueryRow(ctx, tenantProvision,
 		arg.SchemaName,

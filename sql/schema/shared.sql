@@ -6,6 +6,8 @@ CREATE TABLE "public"."tenants" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTI
 CREATE UNIQUE INDEX "tenants_schema_name_key" ON "public"."tenants" ("schema_name");
 CREATE UNIQUE INDEX "tenants_schema_name_lower_key" ON "public"."tenants" ((lower(schema_name)));
 COMMENT ON TABLE "public"."tenants" IS 'The tenant registry: one row per tenant schema.';
+CREATE TABLE "public"."registry_version" ("id" boolean NOT NULL DEFAULT true, "version" bigint NOT NULL DEFAULT 0, PRIMARY KEY ("id"));
+COMMENT ON TABLE "public"."registry_version" IS 'One row: a counter bumped in the same transaction as every change of tenants or domains, read every 2 s by each server to tell cheaply whether its host map is stale.';
 CREATE TABLE "public"."rate_limits" ("key" text NOT NULL, "tat" timestamptz NOT NULL, "allowed" boolean NOT NULL, PRIMARY KEY ("key"));
 CREATE INDEX "rate_limits_tat_idx" ON "public"."rate_limits" ("tat");
 COMMENT ON TABLE "public"."rate_limits" IS 'Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged.';

@@ -40,15 +40,11 @@ RETURNING id, schema_name, display_name, status, created_at, deleted_at;
 DELETE FROM public.tenants
 WHERE id = @id;
 
--- name: TenantNotify :exec
-SELECT pg_notify('toodoo_hosts', @payload::text);
-
 -- TenantProvision writes everything the registry needs for a new tenant in one statement (one
--- round trip): the tenant row, its primary domain, its ledger row (the schema is created from
--- the template, so it is at the template's hash), and the notification that tells every
--- process's host cache (delivered at commit). The schema itself is made separately. It returns
--- the whole tenant row, as the other tenant queries do (the notification is a function in FROM,
--- so that the result has exactly the tenants columns).
+-- round trip): the tenant row, its primary domain and its ledger row (the schema is created from
+-- the template, so it is at the template's hash). The schema itself is made separately, and the
+-- transaction ends with RegistryChanged (the version bump and the notification that tells every
+-- process's host cache). It returns the whole tenant row, as the other tenant queries do.
 -- name: TenantProvision :one
 WITH t AS (
     INSERT INTO public.tenants (schema_name, display_name)
@@ -65,4 +61,4 @@ WITH t AS (
         last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
 )
 SELECT t.*
-FROM t, pg_notify('toodoo_hosts', t.id::text);
+FROM t;
