@@ -36,8 +36,13 @@ func TestServeConfig(t *testing.T) {
 		{"defaults", base, nil, func(o serveOptions) bool {
 			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" &&
 				len(o.Web.SessionKeys) == 1 && !o.Web.SecureCookies && o.LogFormat == "auto" && o.LogLevel == slog.LevelInfo &&
-				o.Web.SpareSchemas == 2 && !o.Web.Dev
+				o.Web.SpareSchemas == 2 && !o.Web.Dev && o.Web.DrainDelay == 5*time.Second
 		}, ""},
+		{"drain delay from the environment", with("TOODOO_DRAIN_DELAY", "250ms"), nil, func(o serveOptions) bool { return o.Web.DrainDelay == 250*time.Millisecond }, ""},
+		{"drain delay flag", with("TOODOO_DRAIN_DELAY", "250ms"), []string{"--drain-delay", "0"}, func(o serveOptions) bool { return o.Web.DrainDelay == 0 }, ""},
+		{"bad drain delay", with("TOODOO_DRAIN_DELAY", "5"), nil, nil, "drain delay"},
+		{"negative drain delay", base, []string{"--drain-delay", "-1s"}, nil, "drain delay"},
+		{"drain delay too long", base, []string{"--drain-delay", "1h"}, nil, "drain delay"},
 		{"environment", with("TOODOO_ADDR", ":9000", "TOODOO_BASE_DOMAIN", "todo.example.com", "TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x",
 			"TOODOO_SECURE_COOKIES", "true", "TOODOO_TRUSTED_PROXIES", "10.0.0.0/8", "TOODOO_SESSION_KEYS", key+"1,"+key+"2",
 			"TOODOO_SPARE_SCHEMAS", "0", "TOODOO_LOG_FORMAT", "text", "TOODOO_LOG_LEVEL", "warn"), nil, func(o serveOptions) bool {
