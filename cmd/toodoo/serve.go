@@ -218,7 +218,7 @@ func runServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", o.Addr, err)
 	}
-	stopWatch := endDrainOnSecondSignal(ctx, srv)
+	stopWatch := endDrainOnSecondSignal(srv)
 	defer stopWatch()
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
@@ -227,27 +227,30 @@ func runServe(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
-// endDrainOnSecondSignal ends srv's drain when SIGINT or SIGTERM comes again after ctx ended
-// (main turns the first into ctx's end). The returned function stops watching.
-func endDrainOnSecondSignal(ctx context.Context, srv *web.Server) (stop func()) {
+// endDrainOnSecondSignal ends srv's drain at the second SIGINT or SIGTERM (main turns the first
+// into ctx's end, which starts the drain). It counts the signals from now on, rather than those
+// after ctx ended, because the first one reaches both main and here, in no set order. The
+// returned function stops watching.
+func endDrainOnSecondSignal(srv *web.Server) (stop func()) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		select {
-		case <-quit:
-			return
-		case <-ctx.Done():
-		}
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		select {
-		case <-quit:
-		case <-sig:
-			srv.EndDrain()
+		for n := 0; ; {
+			select {
+			case <-quit:
+				return
+			case <-sig:
+				if n++; n == 2 {
+					srv.EndDrain()
+					return
+				}
+			}
 		}
 	})
 	return func() {
+		signal.Stop(sig)
 		close(quit)
 		wg.Wait()
 	}

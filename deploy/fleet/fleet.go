@@ -350,7 +350,8 @@ func (f *Fleet) Stop() error {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	tail   *tailBuffer
+	tail   *tailBuffer // the end of the output
+	events *tailBuffer // the end of the output but the replicas' request lines
 	exited chan struct{}
 	err    error // the exit error, once exited is closed
 
@@ -360,7 +361,7 @@ type proc struct {
 // startProc starts cmd in a process group of its own (Ctrl-C on a terminal reaches only this
 // process), as cred when not nil, killed when this process dies.
 func startProc(name string, cmd *exec.Cmd, cred *syscall.Credential, out io.Writer, onLine func(string)) (*proc, error) {
-	p := &proc{name: name, cmd: cmd, tail: &tailBuffer{max: 32 << 10}, exited: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, tail: &tailBuffer{max: 32 << 10}, events: &tailBuffer{max: 256 << 10}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
@@ -373,6 +374,9 @@ func startProc(name string, cmd *exec.Cmd, cred *syscall.Credential, out io.Writ
 		for sc.Scan() {
 			line := sc.Text()
 			p.tail.Write([]byte(line + "\n"))
+			if !strings.Contains(line, `"msg":"request"`) {
+				p.events.Write([]byte(line + "\n"))
+			}
 			fmt.Fprintf(out, "%-9s | %s\n", name, line)
 			if onLine != nil {
 				onLine(line)
@@ -422,8 +426,9 @@ func (p *proc) Wait(timeout time.Duration) error {
 // Exited is closed when the process has exited.
 func (p *proc) Exited() <-chan struct{} { return p.exited }
 
-// Log is the end of the process's output.
-func (p *proc) Log() string { return p.tail.String() }
+// Log is the end of the process's output, without a replica's request lines (its events:
+// listening, draining, stopped, warnings).
+func (p *proc) Log() string { return p.events.String() }
 
 // stop sends sig unless the process has exited, waits up to timeout, then kills it.
 func (p *proc) stop(sig os.Signal, timeout time.Duration) error {

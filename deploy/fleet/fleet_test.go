@@ -299,4 +299,26 @@ func TestFleet(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("SecondSignalEndsDrain", func(t *testing.T) {
+		// r2 drains for 3 s after one SIGTERM; a second one cuts that short.
+		if err := r2.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; !strings.Contains(r2.Log(), `"msg":"draining`); i++ {
+			if i == 200 {
+				t.Fatalf("replica %s does not drain:\n%s", r2.Name, r2.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := r2.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := r2.Wait(30 * time.Second); err != nil {
+			t.Errorf("replica %s after two SIGTERMs: %v", r2.Name, err)
+		}
+		if !strings.Contains(r2.Log(), `"msg":"drain cut short"`) {
+			t.Errorf("replica %s's drain was not cut short:\n%s", r2.Name, r2.Log())
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -93,13 +94,13 @@ func run(ctx context.Context, args []string) error {
 			return f.Stop()
 		case name := <-gone:
 			if name == "haproxy" || name == "pgbouncer" {
-				return fmt.Errorf("%s exited; stopping: %v", name, f.Stop())
+				return errors.Join(fmt.Errorf("%s exited; everything stopped", name), f.Stop())
 			}
 			left--
 			fmt.Printf("fleet: replica %s exited (%d left)\n", name, left)
 		}
 	}
-	return fmt.Errorf("every replica exited; stopping: %v", f.Stop())
+	return errors.Join(errors.New("every replica exited; everything stopped"), f.Stop())
 }
 
 func envInt(name string, def int) int {
