@@ -156,7 +156,8 @@ func (s *Server) accountRoutes(r *mux.Router) {
 // request arriving now would: "busy" when every connection has stayed taken for longer than the
 // bound (requests are queueing for connections, and would get 503 themselves), "unreachable"
 // when the database does not answer. A balancer then sends traffic to other processes until
-// connections come free again.
+// connections come free again. From the moment Serve is told to stop, /readyz answers 503
+// ("draining") without asking the database, and /healthz stays 200 (see Serve).
 func (s *Server) health(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -164,6 +165,15 @@ func (s *Server) health(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("ok\n"))
 		case "/readyz":
+			if s.draining.Load() {
+				// Serve was told to stop: out of rotation, while the requests that still
+				// come are served (see Serve).
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("draining\n"))
+				return
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			defer cancel()
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -61,6 +62,10 @@ type Config struct {
 	// SpareSchemas is how many spare tenant schemas Serve keeps ready for sign-ups (zero: none,
 	// every creation runs the template DDL).
 	SpareSchemas int
+	// DrainDelay is how long Serve goes on serving once told to stop, with /readyz answering
+	// 503, so that load balancers take the process out of rotation before it stops accepting
+	// connections (zero: no drain, shut down at once). EndDrain cuts it short.
+	DrainDelay time.Duration
 
 	// The limits below are the package's own: nobody configures them but tests, so zero
 	// means the default given.
@@ -96,6 +101,10 @@ type Server struct {
 	publicHosts map[string]bool
 
 	spareWake chan struct{} // see keepSpares
+
+	draining     atomic.Bool   // set when Serve's context ends: /readyz answers 503
+	endDrain     chan struct{} // closed by EndDrain
+	endDrainOnce sync.Once
 }
 
 // New checks cfg and builds a server on db. It parses every template (a broken template fails
@@ -152,6 +161,7 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		def:         def,
 		publicHosts: map[string]bool{base: true, "www." + base: true},
 		spareWake:   make(chan struct{}, 1),
+		endDrain:    make(chan struct{}),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -170,10 +180,17 @@ func (s *Server) WatchHosts(ctx context.Context) error {
 	return s.hosts.listener(s.cfg.DirectDatabaseURL).Run(ctx)
 }
 
-// Serve serves on ln until ctx is done: it stops accepting connections, waits up to
-// cfg.ShutdownTimeout for in-flight requests, stops its background work (WatchHosts,
-// keepSpares, the purges) and waits for it, and returns. Nothing it started
-// touches the database after it returns, so the caller may close the database then.
+// Serve serves on ln until ctx is done, then drains and shuts down gracefully:
+//
+//  1. Draining (cfg.DrainDelay, or until EndDrain): /readyz answers 503 so that load balancers
+//     stop sending new requests here, but every request that still arrives is served as usual
+//     and /healthz stays 200 (the process is fine, it is leaving).
+//  2. Shutdown: stop accepting connections, close idle ones, and wait up to
+//     cfg.ShutdownTimeout for in-flight requests to finish.
+//  3. Stop the background work (WatchHosts, keepSpares, the purges) and wait for it.
+//
+// Nothing it started touches the database after it returns, so the caller may close the
+// database then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -184,8 +201,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	// The background work outlives ctx by the graceful shutdown, so that in-flight requests
-	// still see fresh hosts, and is stopped and waited for on every way out.
+	// The background work outlives ctx by the drain and the graceful shutdown, so that
+	// in-flight requests still see fresh hosts, and is stopped and waited for on every way out.
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var background sync.WaitGroup
 	defer func() {
@@ -206,6 +223,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("web: serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.draining.Store(true)
+	if d := s.cfg.DrainDelay; d > 0 {
+		s.logger.Info("draining: /readyz answers 503, requests are still served", "delay", d)
+		drain := time.NewTimer(d)
+		select {
+		case err := <-errc:
+			drain.Stop()
+			return fmt.Errorf("web: serve: %w", err)
+		case <-drain.C:
+		case <-s.endDrain:
+			drain.Stop()
+			s.logger.Info("drain cut short")
+		}
+	}
 	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -215,6 +246,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// EndDrain ends Serve's drain now (a second SIGTERM, say): Serve goes on to shut down,
+// still letting in-flight requests finish. Called before Serve's context ends, it makes the
+// drain, when it comes, end at once. It may be called any number of times.
+func (s *Server) EndDrain() {
+	s.endDrainOnce.Do(func() { close(s.endDrain) })
+}
+
+// Draining reports whether Serve has been told to stop (its context ended): /readyz then
+// answers 503 while the remaining requests are served.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // publicURL is the public site's URL for a listening address, for the start-up log line.
 func (s *Server) publicURL(addr net.Addr) string {

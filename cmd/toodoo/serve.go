@@ -10,8 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/mail"
@@ -25,6 +30,10 @@ const (
 	defaultAddr         = ":8080"
 	defaultBaseDomain   = "localhost"
 	defaultSpareSchemas = 2
+	// defaultDrainDelay outlasts a balancer's health checks (HAProxy's deploy/fleet config
+	// takes a replica out within about a second); `toodoo dev` does not drain.
+	defaultDrainDelay = 5 * time.Second
+	maxDrainDelay     = 5 * time.Minute
 )
 
 // serveOptions is everything `toodoo serve` and `toodoo dev` read, from the environment and
@@ -63,6 +72,7 @@ const (
 //	TOODOO_SMTP_URL              (environment only)     smtp://[user:pass@]host[:port] (STARTTLS), smtps://...; required outside dev
 //	TOODOO_MAIL_FROM             --mail-from            the From address of Toodoo's mail; required outside dev
 //	TOODOO_MAIL_POLL_ONLY        --mail-poll-only       the mail queue polls instead of LISTENing on the direct URL
+//	TOODOO_DRAIN_DELAY           --drain-delay          on SIGTERM, fail /readyz and keep serving this long (default 5s; dev 0)
 //
 // dev is `toodoo dev`: session keys may be missing (web.Config.Dev then makes one up for the
 // process), and the log is text unless asked otherwise.
@@ -78,6 +88,11 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 	proxies := fs.String("trusted-proxies", e.Getenv("TOODOO_TRUSTED_PROXIES"), "comma-separated `CIDRs` whose X-Forwarded-For/-Host/-Proto are believed (default $TOODOO_TRUSTED_PROXIES)")
 	logFormat := fs.String("log-format", cmp.Or(e.Getenv("TOODOO_LOG_FORMAT"), logFormatDefault), "`json`, text or auto (JSON unless stderr is a terminal; default $TOODOO_LOG_FORMAT or "+logFormatDefault+")")
 	logLevel := fs.String("log-level", cmp.Or(e.Getenv("TOODOO_LOG_LEVEL"), "info"), "`level`: debug, info, warn or error")
+	drainDefault := defaultDrainDelay.String()
+	if dev {
+		drainDefault = "0s"
+	}
+	drain := fs.String("drain-delay", cmp.Or(e.Getenv("TOODOO_DRAIN_DELAY"), drainDefault), "on SIGINT/SIGTERM, answer /readyz with 503 and go on serving for this `duration` before shutting down, so that load balancers take the process out first (default $TOODOO_DRAIN_DELAY or "+drainDefault+"; a second signal ends it)")
 	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), strconv.Itoa(defaultSpareSchemas)), fmt.Sprintf("how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or %d; 0: none)", defaultSpareSchemas))
 	mailFrom := fs.String("mail-from", e.Getenv("TOODOO_MAIL_FROM"), "the From `address` of Toodoo's mail (default $TOODOO_MAIL_FROM)")
 	pollOnly := fs.String("mail-poll-only", e.Getenv("TOODOO_MAIL_POLL_ONLY"), "the mail queue polls for jobs instead of LISTENing on the direct URL, for deployments where no URL bypasses the pooler (`bool`, default $TOODOO_MAIL_POLL_ONLY or false)")
@@ -118,6 +133,11 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 			return o, usagef("%s: spare schemas %q: use a number from 0 to 100", cmd, *spares)
 		}
 		o.Web.SpareSchemas = n
+		d, err := time.ParseDuration(*drain)
+		if err != nil || d < 0 || d > maxDrainDelay {
+			return o, usagef("%s: drain delay %q: use a duration from 0s to %s, e.g. 5s", cmd, *drain, maxDrainDelay)
+		}
+		o.Web.DrainDelay = d
 		if o.Web.TrustedProxies, err = parseTrustedProxies(*proxies); err != nil {
 			return o, usagef("%s: trusted proxies: %s", cmd, err)
 		}
@@ -214,9 +234,10 @@ func serveConfig(args []string, e *env) (serveOptions, error) {
 	return build()
 }
 
-// runServe runs the web server until ctx is done (SIGINT or SIGTERM), then shuts down
-// gracefully: stop accepting, finish in-flight requests (bounded), stop the server's background
-// work, close the pool.
+// runServe runs the web server until ctx is done (SIGINT or SIGTERM), then drains (/readyz
+// answers 503 while requests are still served, for --drain-delay; a second SIGINT or SIGTERM
+// ends the drain at once) and shuts down gracefully: stop accepting, finish in-flight requests
+// (bounded), stop the server's background work, close the pool.
 func runServe(ctx context.Context, args []string, e *env) error {
 	o, err := serveConfig(args, e)
 	if err != nil {
@@ -236,6 +257,8 @@ func runServe(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", o.Addr, err)
 	}
+	stopWatch := endDrainOnSecondSignal(srv)
+	defer stopWatch()
 	if err := serveWithMail(ctx, srv, ln, o.Mail, logger); err != nil {
 		return err
 	}
@@ -262,6 +285,35 @@ func serveWithMail(ctx context.Context, srv *web.Server, ln net.Listener, cfg ma
 	serveErr := srv.Serve(ctx, ln)
 	stopMail()
 	return errors.Join(serveErr, <-mailDone)
+}
+
+// endDrainOnSecondSignal ends srv's drain at the second SIGINT or SIGTERM (main turns the first
+// into ctx's end, which starts the drain). It counts the signals from now on, rather than those
+// after ctx ended, because the first one reaches both main and here, in no set order. The
+// returned function stops watching.
+func endDrainOnSecondSignal(srv *web.Server) (stop func()) {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := 0; ; {
+			select {
+			case <-quit:
+				return
+			case <-sig:
+				if n++; n == 2 {
+					srv.EndDrain()
+					return
+				}
+			}
+		}
+	})
+	return func() {
+		signal.Stop(sig)
+		close(quit)
+		wg.Wait()
+	}
 }
 
 // newLogger returns the process's logger: JSON for machines unless stderr is a terminal (or

@@ -44,7 +44,8 @@ func TestServeConfig(t *testing.T) {
 			return o.Addr == ":8080" && o.Web.BaseDomain == "localhost" && o.Web.DirectDatabaseURL == "postgres://db/x" &&
 				len(o.Web.SessionKeys) == 1 && !o.Web.SecureCookies && o.LogFormat == "auto" && o.LogLevel == slog.LevelInfo &&
 				o.Web.SpareSchemas == 2 && !o.Web.Dev && o.Mail.DatabaseURL == "postgres://db/x" && o.Mail.ListenURL == "postgres://db/x" &&
-				o.Mail.Sender.(*mail.SMTP).Addr() == "mail.example.com:587" && o.Mail.Sender.(*mail.SMTP).From() == `"Toodoo" <noreply@example.com>`
+				o.Mail.Sender.(*mail.SMTP).Addr() == "mail.example.com:587" && o.Mail.Sender.(*mail.SMTP).From() == `"Toodoo" <noreply@example.com>` &&
+				o.Web.DrainDelay == 5*time.Second
 		}, ""},
 		{"mail poll only", with("TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x", "TOODOO_MAIL_POLL_ONLY", "true"), nil, func(o serveOptions) bool {
 			return o.Mail.ListenURL == "" && o.Web.DirectDatabaseURL == "postgres://direct/x"
@@ -57,6 +58,11 @@ func TestServeConfig(t *testing.T) {
 		{"bad SMTP URL", with("TOODOO_SMTP_URL", "smtp://user:secret@mail.example.com?tls=none"), nil, nil, "only for a server on this machine"},
 		{"bad mail from", with("TOODOO_MAIL_FROM", "nobody"), nil, nil, "not an address"},
 		{"bad poll only", with("TOODOO_MAIL_POLL_ONLY", "maybe"), nil, nil, "not a boolean"},
+		{"drain delay from the environment", with("TOODOO_DRAIN_DELAY", "250ms"), nil, func(o serveOptions) bool { return o.Web.DrainDelay == 250*time.Millisecond }, ""},
+		{"drain delay flag", with("TOODOO_DRAIN_DELAY", "250ms"), []string{"--drain-delay", "0"}, func(o serveOptions) bool { return o.Web.DrainDelay == 0 }, ""},
+		{"bad drain delay", with("TOODOO_DRAIN_DELAY", "5"), nil, nil, "drain delay"},
+		{"negative drain delay", base, []string{"--drain-delay", "-1s"}, nil, "drain delay"},
+		{"drain delay too long", base, []string{"--drain-delay", "1h"}, nil, "drain delay"},
 		{"environment", with("TOODOO_ADDR", ":9000", "TOODOO_BASE_DOMAIN", "todo.example.com", "TOODOO_DIRECT_DATABASE_URL", "postgres://direct/x",
 			"TOODOO_SECURE_COOKIES", "true", "TOODOO_TRUSTED_PROXIES", "10.0.0.0/8", "TOODOO_SESSION_KEYS", key+"1,"+key+"2",
 			"TOODOO_SPARE_SCHEMAS", "0", "TOODOO_LOG_FORMAT", "text", "TOODOO_LOG_LEVEL", "warn"), nil, func(o serveOptions) bool {
