@@ -17,7 +17,7 @@ import (
 // holdTable opens a transaction that holds ACCESS SHARE on schema's todos, as a long request or
 // report would (BEGIN; SELECT ... FROM todos; and then nothing), and returns the function that
 // ends it. ADD COLUMN needs ACCESS EXCLUSIVE, so the migrator's DDL waits for it.
-func holdTable(t *testing.T, url, schema string) (release func()) {
+func holdTable(t testing.TB, url, schema string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
