@@ -120,7 +120,9 @@ func TestLockTimeoutRetrySucceeds(t *testing.T) {
 	watchCtx, stopWatch := context.WithCancel(t.Context())
 	defer stopWatch()
 	watched := make(chan error, 1)
-	go func() { watched <- releaseAfterTimeout(watchCtx, url, held, release) }()
+	// The watcher connects directly: through PgBouncer it would wait for a server connection
+	// while the holder, the migrators' lock and the waiting DDL hold them.
+	go func() { watched <- releaseAfterTimeout(watchCtx, dbtest.DirectURL(t, url), held, release) }()
 
 	opts := migrate.Options{LockTimeout: 200 * time.Millisecond, LockAttempts: 5, LockRetryDelay: time.Second}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
