@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/migrate"
 	"github.com/toodoo/toodoo/schemadef"
@@ -177,5 +179,45 @@ func releaseAfterTimeout(ctx context.Context, url, schema string, release func()
 			return errors.New("the migrator's DDL was never seen waiting for the lock and giving up")
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// "public" held by an open transaction: its DDL is retried at once (it comes before the
+// tenants), and once the attempts are spent it is reported locked; the tenants are still
+// migrated (none is due here).
+func TestLockTimeoutShared(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	run(t, url, schemadef.MustDefault(), migrate.Options{})
+	const anchor = `  column "email_verified" {`
+	next, err := schemadef.Load(bytes.Replace(toodoo.SchemaHCL, []byte(anchor), []byte("  column \"nickname\" {\n    type = text\n    null = true\n  }\n"+anchor), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE public.users IN ACCESS SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := migrate.Options{LockTimeout: 100 * time.Millisecond, LockAttempts: 2, LockRetryDelay: 50 * time.Millisecond}
+	sum, err := migrate.Run(t.Context(), url, next, opts, nil)
+	if !errors.Is(err, migrate.ErrIncomplete) || sum.Failed != 1 || sum.LockRetries != 1 || sum.LockGaveUp != 1 ||
+		len(sum.Failures) != 1 || !strings.Contains(sum.Failures[0].Err.Error(), "locked by another transaction") {
+		t.Fatalf("Run: %v, summary %+v; want public failed as locked after one retry", err, sum)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if sum := run(t, url, next, opts); sum.Applied != 1 || sum.LockRetries != 0 {
+		t.Errorf("after release: %+v, want public applied without lock timeouts", sum)
 	}
 }
