@@ -277,8 +277,9 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 func (r *runner) canary(ctx context.Context, g *group, hash string) {
 	g.rest = g.members
 	// A schema locked by another transaction tells nothing about the plan: it does not count
-	// as an attempt.
-	for failed := 0; failed < canaryAttempts && len(g.rest) > 0 && g.expected == ""; {
+	// as an attempt, though as many again are tried at most (each costs a lock timeout, one
+	// at a time).
+	for failed, tried := 0, 0; failed < canaryAttempts && tried < 2*canaryAttempts && len(g.rest) > 0 && g.expected == ""; tried++ {
 		if ctx.Err() != nil {
 			r.skip(len(g.rest))
 			g.rest = nil
