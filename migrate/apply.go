@@ -15,11 +15,23 @@ import (
 	"github.com/toodoo/toodoo/schemadef"
 )
 
+// errRetry is returned by applyOne when the schema's DDL hit the lock timeout and attempts are
+// left: nothing is counted or reported, the caller tries the schema again later.
+var errRetry = errors.New("locked by another transaction; to be retried")
+
+// isLockTimeout reports whether err is PostgreSQL's lock_not_available (55P03): lock_timeout
+// ran out while a statement waited for a lock.
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
 // applyOne applies p to one schema in one transaction: the statements (unqualified for a
-// tenant, run with SET LOCAL search_path) and the schema's ledger row, with its new fingerprint
-// if measure is set. On failure it rolls back and records the error in the ledger in a
-// transaction of its own.
-func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
+// tenant, run with SET LOCAL search_path and lock_timeout) and the schema's ledger row, with its
+// new fingerprint if measure is set. On failure it rolls back and records the error in the
+// ledger in a transaction of its own, except when the DDL hit the lock timeout and this was not
+// the last of Options.LockAttempts (attempt counts from 1): it then returns errRetry.
+func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool, attempt int) (fp string, err error) {
 	start := time.Now()
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var script strings.Builder
@@ -48,7 +60,16 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 		return shareddb.New(tx).LedgerRecordApplied(ctx, params)
 	})
 	res := Result{Schema: name, Err: err, Duration: time.Since(start)}
+	locked := err != nil && isLockTimeout(err) && ctx.Err() == nil
+	if locked && attempt < r.opts.LockAttempts {
+		return "", errRetry
+	}
 	if err != nil {
+		if locked {
+			err = fmt.Errorf("locked by another transaction: gave up after %s, each waiting %s (lock_timeout) for a table lock; the next run tries again: %w",
+				Plural(attempt, "attempt"), r.opts.LockTimeout, err)
+			r.count(func(s *Summary) { s.LockGaveUp++ })
+		}
 		res.Err = fmt.Errorf("apply to %q: %w", name, err)
 		switch cause := context.Cause(ctx); {
 		case cause == nil:

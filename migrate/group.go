@@ -25,8 +25,26 @@ type group struct {
 	// Set while applying (see applyGroups).
 	expected string     // the fingerprint the plan produced in the first schema it succeeded on
 	rest     []string   // the members left after the canaries
-	mu       sync.Mutex // guards applied
+	mu       sync.Mutex // guards applied, locked, and expected during the retries
 	applied  []string   // of rest, those whose transaction committed
+	locked   []string   // members whose DDL hit the lock timeout, to be retried
+}
+
+// settled files the outcome of applying g's plan to name: committed (measured: fp is its
+// fingerprint) or to be retried. Other failures are counted by applyOne already.
+func (g *group) settled(name, fp string, measured bool, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case errors.Is(err, errRetry):
+		g.locked = append(g.locked, name)
+	case err != nil:
+	case measured && g.expected == "":
+		g.expected = fp
+	default:
+		// Measured after another retry of the group fixed expected: checked with the rest.
+		g.applied = append(g.applied, name)
+	}
 }
 
 // tenants migrates the given tenant schemas (rows of LedgerFleet): those the ledger says are due,
@@ -194,9 +212,10 @@ func (r *runner) settle(ctx context.Context, groups []*group, hash string) (appl
 const canaryAttempts = 3
 
 // applyGroups applies each group's plan to its schemas, Parallel transactions at a time in all,
-// in three steps. The canaries: in each group, schemas are tried one at a time until one
+// in four steps. The canaries: in each group, schemas are tried one at a time until one
 // succeeds, its fingerprint taken inside its transaction; that fixes the fingerprint the plan
-// produces. Then the other schemas of every group. Then one catalog query per group checks that
+// produces. Then the other schemas of every group. Then the schemas whose DDL hit the lock
+// timeout, up to LockAttempts in all, with backoff (retryLocked). Then one catalog query per group checks that
 // each of them reached its group's fingerprint (checkGroup). Fingerprinting each schema inside
 // its own transaction would cost more than the DDL itself (milliseconds per schema, growing with
 // the catalog); one query for the group costs a fraction of that per schema.
@@ -229,16 +248,15 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 					r.skip(1)
 					return nil
 				}
-				if _, err := r.applyOne(ctx, name, g.plan, hash, false); err == nil {
-					g.mu.Lock()
-					g.applied = append(g.applied, name)
-					g.mu.Unlock()
-				}
+				_, err := r.applyOne(ctx, name, g.plan, hash, false, 1)
+				g.settled(name, "", false, err)
 				return nil
 			})
 		}
 	}
 	_ = others.Wait()
+
+	r.retryLocked(ctx, groups, hash)
 
 	// The changes are committed: check them even if the run was interrupted.
 	checks, checkCtx := r.limited(), context.WithoutCancel(ctx)
@@ -258,7 +276,10 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 // not tried are skipped.
 func (r *runner) canary(ctx context.Context, g *group, hash string) {
 	g.rest = g.members
-	for i := 0; i < canaryAttempts && len(g.rest) > 0 && g.expected == ""; i++ {
+	// A schema locked by another transaction tells nothing about the plan: it does not count
+	// as an attempt, though as many again are tried at most (each costs a lock timeout, one
+	// at a time).
+	for failed, tried := 0, 0; failed < canaryAttempts && tried < 2*canaryAttempts && len(g.rest) > 0 && g.expected == ""; tried++ {
 		if ctx.Err() != nil {
 			r.skip(len(g.rest))
 			g.rest = nil
@@ -266,9 +287,59 @@ func (r *runner) canary(ctx context.Context, g *group, hash string) {
 		}
 		name := g.rest[0]
 		g.rest = g.rest[1:]
-		if fp, err := r.applyOne(ctx, name, g.plan, hash, true); err == nil {
-			g.expected = fp
+		fp, err := r.applyOne(ctx, name, g.plan, hash, true, 1)
+		g.settled(name, fp, true, err)
+		if err != nil && !errors.Is(err, errRetry) {
+			failed++
 		}
+	}
+}
+
+// retryLocked tries again the schemas whose DDL hit the lock timeout, after the others, in rounds
+// LockRetryDelay apart (doubling) until LockAttempts: a long transaction in one tenant costs the
+// run a few lock timeouts, and never holds the rest of the fleet (or the requests queued behind
+// a waiting DDL) for as long as it lasts. A schema retried while its group has no fingerprint
+// yet (every canary was locked) is measured and may fix it. If ctx ends during a backoff, the
+// schemas waiting for their retry are skipped.
+func (r *runner) retryLocked(ctx context.Context, groups []*group, hash string) {
+	type retry struct {
+		g    *group
+		name string
+	}
+	for attempt := 2; attempt <= r.opts.LockAttempts; attempt++ {
+		var pending []retry
+		for _, g := range groups {
+			g.mu.Lock()
+			for _, name := range g.locked {
+				pending = append(pending, retry{g, name})
+			}
+			g.locked = nil
+			g.mu.Unlock()
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if !r.backoff(ctx, attempt-1) {
+			r.skip(len(pending))
+			return
+		}
+		eg := r.limited()
+		for _, p := range pending {
+			eg.Go(func() error {
+				if ctx.Err() != nil {
+					r.skip(1)
+					return nil
+				}
+				r.count(func(s *Summary) { s.LockRetries++ })
+				p.g.mu.Lock()
+				measure := p.g.expected == ""
+				p.g.mu.Unlock()
+				fp, err := r.applyOne(ctx, p.name, p.g.plan, hash, measure, attempt)
+				p.g.settled(p.name, fp, measure, err)
+				return nil
+			})
+		}
+		_ = eg.Wait()
 	}
 }
 

@@ -68,16 +68,32 @@ type Options struct {
 	// transaction-mode pooler too (see acquireLock); a direct URL spares the pooler a server
 	// connection held for the whole run.
 	DirectURL string
-	// LockTimeout bounds how long each schema's DDL waits for its table locks (default 5s), so
-	// a long transaction in one tenant fails that tenant instead of stalling the run and every
-	// query queued behind the DDL.
+	// LockTimeout bounds how long each schema's DDL waits for its table locks (SET LOCAL
+	// lock_timeout, default 2s). A DDL waiting for a lock makes every later query on the table
+	// queue behind it, so a long transaction in one tenant would stall that tenant's requests
+	// for as long as it lasts; with the timeout the DDL gives up instead, and the schema is
+	// retried later in the run (LockAttempts).
 	LockTimeout time.Duration
+	// LockAttempts is how many times a schema whose DDL hit LockTimeout is tried in all
+	// (default 3). Retries come after the other schemas, LockRetryDelay apart, doubling; a
+	// schema still locked after the last one fails ("locked by another transaction") and the
+	// run goes on.
+	LockAttempts int
+	// LockRetryDelay is the wait before the first retry of locked schemas (default 1s); it
+	// doubles before each later one.
+	LockRetryDelay time.Duration
 	// LockKeepalive is how often the lock's connection is used (default 5s), so that an
 	// idle_in_transaction_session_timeout longer than it does not end the lock's transaction. It
 	// is also how soon a run notices that the lock's connection failed: it then stops, with an
 	// error that wraps ErrLockLost.
 	LockKeepalive time.Duration
 }
+
+// The defaults of Options.LockTimeout and Options.LockAttempts (also the CLI's).
+const (
+	DefaultLockTimeout  = 2 * time.Second
+	DefaultLockAttempts = 3
+)
 
 func (o *Options) setDefaults(url string) {
 	if o.Parallel <= 0 {
@@ -87,7 +103,13 @@ func (o *Options) setDefaults(url string) {
 		o.DirectURL = url
 	}
 	if o.LockTimeout <= 0 {
-		o.LockTimeout = 5 * time.Second
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.LockAttempts <= 0 {
+		o.LockAttempts = DefaultLockAttempts
+	}
+	if o.LockRetryDelay <= 0 {
+		o.LockRetryDelay = time.Second
 	}
 	if o.LockKeepalive <= 0 {
 		o.LockKeepalive = 5 * time.Second
@@ -127,6 +149,8 @@ type Summary struct {
 	Skipped     int           // not attempted because the context ended
 	Drifted     int           // Verify: the ledger said current, Atlas found changes to make
 	Inspections int           // Atlas schema inspections done
+	LockRetries int           // transactions tried again after their DDL hit Options.LockTimeout
+	LockGaveUp  int           // schemas failed because they were still locked at the last attempt (in Failed too)
 	Duration    time.Duration // of the whole run
 	Plans       []*Plan       // in the order they were reported
 	Failures    []Result      // one per failed schema, sorted by schema

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"ariga.io/atlas/sql/schema"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -126,7 +127,32 @@ func (r *runner) shared(ctx context.Context, row *shareddb.LedgerFleetRow) {
 		r.count(func(s *Summary) { s.Pending++ })
 	default:
 		r.rep.Applying(1)
-		_, _ = r.applyOne(ctx, schemadef.SharedSchema, p, hash, true)
+		// "public" comes before every tenant, so its retries after a lock timeout come at once
+		// (after the backoff), not after the others.
+		for attempt := 1; ; attempt++ {
+			_, err := r.applyOne(ctx, schemadef.SharedSchema, p, hash, true, attempt)
+			if !errors.Is(err, errRetry) {
+				return
+			}
+			if !r.backoff(ctx, attempt) {
+				r.skip(1)
+				return
+			}
+			r.count(func(s *Summary) { s.LockRetries++ })
+		}
+	}
+}
+
+// backoff waits before retry round n (from 1) of schemas whose DDL hit the lock timeout:
+// LockRetryDelay, doubled each round. It returns false if ctx ended first.
+func (r *runner) backoff(ctx context.Context, n int) bool {
+	t := time.NewTimer(r.opts.LockRetryDelay << min(n-1, 10))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 )
 
 const migrateUsage = `migrate [--dry-run] [--verify] [--shared-only | --tenant NAME ...] [--allow-destructive] [--parallel N] [--wait]
+       [--lock-timeout D] [--lock-attempts N]
        toodoo migrate status [--json]
 
 Brings "public" and every tenant schema to schema.hcl: inspect, diff, print the plan, apply in
@@ -49,7 +50,8 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 	fs.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "apply plans that drop tables or columns or narrow column types")
 	fs.IntVar(&opts.Parallel, "parallel", runtime.NumCPU(), "schemas changed at once")
 	fs.BoolVar(&opts.Wait, "wait", false, "wait for another running toodoo migrate instead of refusing")
-	fs.DurationVar(&opts.LockTimeout, "lock-timeout", 5*time.Second, "how long each schema's DDL may wait for its table locks")
+	fs.DurationVar(&opts.LockTimeout, "lock-timeout", migrate.DefaultLockTimeout, "how long each schema's DDL may wait for its table locks before giving up (and being retried)")
+	fs.IntVar(&opts.LockAttempts, "lock-attempts", migrate.DefaultLockAttempts, "times a schema whose DDL hit --lock-timeout is tried in all, after the others, before it is reported failed")
 	opts.DirectURL = e.Getenv("TOODOO_DIRECT_DATABASE_URL")
 	fs.Func("direct-database-url", "`URL` for the migration lock's connection, bypassing a pooler (default $TOODOO_DIRECT_DATABASE_URL, else the database URL)", func(s string) error {
 		opts.DirectURL = s
@@ -67,6 +69,8 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 		return usagef("migrate: --parallel must be at least 1")
 	case opts.LockTimeout <= 0:
 		return usagef("migrate: --lock-timeout must be positive")
+	case opts.LockAttempts < 1:
+		return usagef("migrate: --lock-attempts must be at least 1")
 	case *dbURL == "":
 		return usagef("no database: set DATABASE_URL or pass --database-url")
 	}
@@ -251,6 +255,10 @@ func (r *migrateReporter) summary(s *migrate.Summary, opts migrate.Options) {
 	}
 	for _, row := range rows {
 		fmt.Fprintf(r.out, "  %-12s %*s  %s\n", row[0], width, row[1], row[2])
+	}
+	if s.LockRetries > 0 || s.LockGaveUp > 0 {
+		fmt.Fprintf(r.out, "  lock timeouts: %d retried, %d gave up (tables locked by other transactions; --lock-timeout %s, --lock-attempts %d)\n",
+			s.LockRetries, s.LockGaveUp, opts.LockTimeout, opts.LockAttempts)
 	}
 }
 

@@ -52,6 +52,7 @@ func TestMigrateUsage(t *testing.T) {
 		{[]string{"migrate", "--shared-only", "--tenant", "acme"}, "--shared-only and --tenant exclude each other"},
 		{[]string{"migrate", "--parallel", "0"}, "--parallel must be at least 1"},
 		{[]string{"migrate", "--lock-timeout", "-1s"}, "--lock-timeout must be positive"},
+		{[]string{"migrate", "--lock-attempts", "0"}, "--lock-attempts must be at least 1"},
 		{[]string{"migrate", "--frob"}, "flag provided but not defined: -frob"},
 		{[]string{"migrate", "status"}, "no database: set DATABASE_URL"},
 		{[]string{"migrate", "status", "extra"}, `migrate status: unexpected argument "extra"`},
