@@ -199,4 +199,5 @@ func TestMigrateBreaking(t *testing.T) {
 	if got := c.query("SELECT change_class FROM public.schema_ledger WHERE schema_name = 'acme'"); got != "breaking" {
 		t.Errorf("ledger class %q, want breaking", got)
 	}
+	wantLines(t, "migrate status --json", c.ok("migrate", "status", "--json", "--schema", file), `"change_class": "breaking"`)
 }

@@ -22,7 +22,8 @@ func (q *Queries) LedgerDelete(ctx context.Context, schemaName string) error {
 
 const ledgerFleet = `-- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
-       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
+       l.previous_hash, l.change_class
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
@@ -41,6 +42,8 @@ type LedgerFleetRow struct {
 	LastError     *string    `json:"last_error"`
 	LastErrorAt   *time.Time `json:"last_error_at"`
 	AttemptedHash *string    `json:"attempted_hash"`
+	PreviousHash  *string    `json:"previous_hash"`
+	ChangeClass   *string    `json:"change_class"`
 }
 
 // LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
@@ -65,6 +68,8 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 			&i.LastError,
 			&i.LastErrorAt,
 			&i.AttemptedHash,
+			&i.PreviousHash,
+			&i.ChangeClass,
 		); err != nil {
 			return nil, err
 		}

@@ -44,7 +44,8 @@ WHERE schema_name = @schema_name;
 -- to do costs this query and nothing else.
 -- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
-       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
+       l.previous_hash, l.change_class
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
