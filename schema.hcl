@@ -587,6 +587,19 @@ table "schema_ledger" {
     type = text
     null = true
   }
+  column "previous_hash" {
+    type    = text
+    null    = true
+    comment = "The applied_hash this schema had before the last apply that changed it (NULL: none recorded)."
+  }
+  column "change_class" {
+    type    = text
+    null    = true
+    comment = "What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking."
+  }
+  check "schema_ledger_change_class" {
+    expr = "change_class IN ('additive', 'breaking')"
+  }
   primary_key {
     columns = [column.schema_name]
   }

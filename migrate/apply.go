@@ -49,7 +49,7 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 			return err
 		}
-		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash}
+		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class}
 		if measure {
 			var err error
 			if fp, err = fingerprintOne(ctx, tx, name); err != nil {

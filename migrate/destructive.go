@@ -136,3 +136,97 @@ func typeName(ct *schema.ColumnType) string {
 	}
 	return ct.Raw
 }
+
+// Change classes recorded in the ledger (the same words as tenancy.ChangeAdditive and
+// tenancy.ChangeBreaking, which the host map reads).
+const (
+	ClassAdditive = "additive"
+	ClassBreaking = "breaking"
+)
+
+// breaking describes the changes after which code built for the schema before may stop working:
+// everything but what only adds. Additive is a new schema or table, a new column that is
+// nullable or has a default (old code's INSERTs leave it out), a new index that is not unique,
+// and comments. The rest is breaking, conservatively: dropping or renaming anything, a new NOT
+// NULL column without a default, any change of a column (type, nullability, default: a column
+// that may become NULL breaks old code's scans; a new type changes the result type of its
+// prepared statements), a new unique index, check or foreign key (old code may write rows they
+// refuse), a dropped or changed index or constraint (ON CONFLICT may name it), and any change
+// this function does not know. Every destructive change (see destructive) is breaking.
+func breaking(changes []schema.Change) []string {
+	var out []string
+	for _, c := range changes {
+		switch c := c.(type) {
+		case *schema.AddSchema, *schema.AddTable, *schema.ModifySchema:
+		case *schema.ModifyTable:
+			for _, tc := range c.Changes {
+				if d := breakingTableChange(c.T.Name, tc); d != "" {
+					out = append(out, d)
+				}
+			}
+		case *schema.DropSchema:
+			out = append(out, fmt.Sprintf("drop schema %s", c.S.Name))
+		case *schema.DropTable:
+			out = append(out, fmt.Sprintf("drop table %s", c.T.Name))
+		case *schema.RenameTable:
+			out = append(out, fmt.Sprintf("rename table %s to %s", c.From.Name, c.To.Name))
+		default:
+			out = append(out, fmt.Sprintf("%T", c))
+		}
+	}
+	return out
+}
+
+// breakingTableChange describes tc, a change to table, if it is breaking ("" if additive).
+func breakingTableChange(table string, tc schema.Change) string {
+	switch tc := tc.(type) {
+	case *schema.AddColumn:
+		if tc.C.Type == nil || tc.C.Type.Null || tc.C.Default != nil {
+			return ""
+		}
+		return fmt.Sprintf("add column %s.%s NOT NULL without a default", table, tc.C.Name)
+	case *schema.AddIndex:
+		if !tc.I.Unique {
+			return ""
+		}
+		return fmt.Sprintf("add unique index %s on %s", tc.I.Name, table)
+	case *schema.AddAttr, *schema.ModifyAttr, *schema.DropAttr:
+		if isComment(tc) {
+			return ""
+		}
+		return fmt.Sprintf("change an attribute of table %s", table)
+	case *schema.DropColumn:
+		return fmt.Sprintf("drop column %s.%s", table, tc.C.Name)
+	case *schema.ModifyColumn:
+		if tc.Change == schema.ChangeComment {
+			return ""
+		}
+		return fmt.Sprintf("change column %s.%s", table, tc.To.Name)
+	case *schema.RenameColumn:
+		return fmt.Sprintf("rename column %s.%s to %s", table, tc.From.Name, tc.To.Name)
+	case *schema.AddCheck:
+		return fmt.Sprintf("add check %s on %s", tc.C.Name, table)
+	case *schema.AddForeignKey:
+		return fmt.Sprintf("add foreign key %s on %s", tc.F.Symbol, table)
+	case *schema.DropIndex:
+		return fmt.Sprintf("drop index %s on %s", tc.I.Name, table)
+	case *schema.ModifyIndex:
+		return fmt.Sprintf("change index %s on %s", tc.From.Name, table)
+	}
+	return fmt.Sprintf("%T on %s", tc, table)
+}
+
+// isComment reports whether an attribute change is about a comment.
+func isComment(c schema.Change) bool {
+	var a schema.Attr
+	switch c := c.(type) {
+	case *schema.AddAttr:
+		a = c.A
+	case *schema.ModifyAttr:
+		a = c.To
+	case *schema.DropAttr:
+		a = c.A
+	}
+	_, ok := a.(*schema.Comment)
+	return ok
+}

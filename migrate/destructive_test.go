@@ -76,3 +76,36 @@ func TestDestructive(t *testing.T) {
 		t.Errorf("destructive = %q, want %q", got, want)
 	}
 }
+
+// breaking: what only adds is additive; everything else is breaking, each change described.
+func TestBreaking(t *testing.T) {
+	t.Parallel()
+	todos := schema.NewTable("todos")
+	nullable := &schema.Column{Name: "note", Type: &schema.ColumnType{Type: &schema.StringType{T: "text"}, Null: true}}
+	defaulted := &schema.Column{Name: "rank", Type: col(&schema.IntegerType{T: "integer"}), Default: &schema.RawExpr{X: "0"}}
+	required := &schema.Column{Name: "rank", Type: col(&schema.IntegerType{T: "integer"})}
+	modify := func(cs ...schema.Change) []schema.Change {
+		return []schema.Change{&schema.ModifyTable{T: todos, Changes: cs}}
+	}
+	for _, test := range []struct {
+		name    string
+		changes []schema.Change
+		want    []string
+	}{
+		{"new table", []schema.Change{&schema.AddTable{T: schema.NewTable("tags")}}, nil},
+		{"nullable column", modify(&schema.AddColumn{C: nullable}), nil},
+		{"column with a default", modify(&schema.AddColumn{C: defaulted}), nil},
+		{"plain index", modify(&schema.AddIndex{I: &schema.Index{Name: "todos_note"}}), nil},
+		{"comment", modify(&schema.ModifyAttr{From: &schema.Comment{Text: "a"}, To: &schema.Comment{Text: "b"}}), nil},
+		{"NOT NULL column without a default", modify(&schema.AddColumn{C: required}), []string{"add column todos.rank NOT NULL without a default"}},
+		{"unique index", modify(&schema.AddIndex{I: &schema.Index{Name: "todos_note", Unique: true}}), []string{"add unique index todos_note on todos"}},
+		{"dropped column", modify(&schema.DropColumn{C: nullable}), []string{"drop column todos.note"}},
+		{"changed column", modify(&schema.ModifyColumn{From: nullable, To: nullable, Change: schema.ChangeNull}), []string{"change column todos.note"}},
+		{"check", modify(&schema.AddCheck{C: &schema.Check{Name: "rank_positive", Expr: "rank > 0"}}), []string{"add check rank_positive on todos"}},
+		{"dropped table", []schema.Change{&schema.DropTable{T: todos}}, []string{"drop table todos"}},
+	} {
+		if got := breaking(test.changes); !slices.Equal(got, test.want) {
+			t.Errorf("%s: breaking = %q, want %q", test.name, got, test.want)
+		}
+	}
+}

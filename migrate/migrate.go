@@ -61,6 +61,8 @@ type Options struct {
 	Tenants []string
 	// AllowDestructive lets plans drop schemas, tables or columns and narrow column types.
 	AllowDestructive bool
+	// AllowBreaking lets plans make breaking changes that lose no data (see refused in plan.go).
+	AllowBreaking bool
 	// Wait makes Run wait for another migrator's lock instead of returning ErrLocked.
 	Wait bool
 	// DirectURL, if set, is the URL the lock's connection uses instead of the one given to
@@ -125,7 +127,9 @@ type Plan struct {
 	Fingerprint string   // the catalog fingerprint the schemas had before ("" for "public")
 	Statements  []string // empty: the schemas are in the desired state already
 	Destructive []string // changes that can lose data, described for people
-	Refused     bool     // Destructive and not Options.AllowDestructive: nothing is applied
+	Breaking    []string // changes after which code built for the schema before may stop working
+	Class       string   // ClassAdditive or ClassBreaking, recorded in the ledger with the hash
+	Refused     bool     // refused by Options (see refused in plan.go): nothing is applied
 	Drift       bool     // the ledger called these schemas current: someone changed them by hand
 	Missing     bool     // the schemas do not exist although the registry lists them
 }

@@ -138,7 +138,7 @@ func TestContinueOnError(t *testing.T) {
 	next := withColumn(t, "owner", "    type = bigint\n    null = false")
 
 	rec := &recorder{}
-	sum, err := migrate.Run(t.Context(), url, next, migrate.Options{Parallel: 2}, rec)
+	sum, err := migrate.Run(t.Context(), url, next, migrate.Options{Parallel: 2, AllowBreaking: true}, rec)
 	if !errors.Is(err, migrate.ErrIncomplete) {
 		t.Fatalf("err = %v, want ErrIncomplete", err)
 	}
@@ -172,7 +172,7 @@ func TestContinueOnError(t *testing.T) {
 	}
 
 	dbtest.Exec(t, url, `DELETE FROM a_broken.todos`)
-	sum, err = migrate.Run(t.Context(), url, next, migrate.Options{Tenants: []string{"a_broken"}}, nil)
+	sum, err = migrate.Run(t.Context(), url, next, migrate.Options{Tenants: []string{"a_broken"}, AllowBreaking: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +197,18 @@ func TestDestructiveRefused(t *testing.T) {
 		len(rec.plans) != 1 || !slices.Equal(rec.plans[0].Destructive, []string{"change type of todos.priority from integer to smallint"}) {
 		t.Errorf("narrowing: err %v, plans %+v", err, rec.plans)
 	}
+	// Widening loses nothing but is breaking (the column's result type changes under old code).
 	rec = &recorder{}
-	if _, err := migrate.Run(t.Context(), url, withColumn(t, "priority", "    type = bigint\n    null = true"), migrate.Options{DryRun: true}, rec); err != nil ||
-		len(rec.plans) != 1 || len(rec.plans[0].Destructive) != 0 || rec.plans[0].Refused {
+	wide := withColumn(t, "priority", "    type = bigint\n    null = true")
+	if _, err := migrate.Run(t.Context(), url, wide, migrate.Options{DryRun: true}, rec); !errors.Is(err, migrate.ErrIncomplete) ||
+		len(rec.plans) != 1 || len(rec.plans[0].Destructive) != 0 || !rec.plans[0].Refused ||
+		!slices.Equal(rec.plans[0].Breaking, []string{"change column todos.priority"}) {
 		t.Errorf("widening: err %v, plans %+v", err, rec.plans)
+	}
+	rec = &recorder{}
+	if _, err := migrate.Run(t.Context(), url, wide, migrate.Options{DryRun: true, AllowBreaking: true}, rec); err != nil ||
+		len(rec.plans) != 1 || rec.plans[0].Refused {
+		t.Errorf("widening allowed: err %v, plans %+v", err, rec.plans)
 	}
 
 	rec = &recorder{}

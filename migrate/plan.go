@@ -46,7 +46,12 @@ func (r *runner) plan(ctx context.Context, p *Plan, name string) error {
 		p.Statements = append([]string{"CREATE SCHEMA " + pgx.Identifier{name}.Sanitize()}, p.Statements...)
 	}
 	p.Destructive = destructive(changes)
-	p.Refused = len(p.Destructive) > 0 && !r.opts.AllowDestructive
+	p.Breaking = breaking(changes)
+	p.Class = ClassAdditive
+	if len(p.Breaking) > 0 {
+		p.Class = ClassBreaking
+	}
+	p.Refused = refused(p, r.opts)
 	return nil
 }
 
@@ -58,9 +63,29 @@ func (r *runner) desired(name string, shared bool) (*schema.Schema, error) {
 	return r.def.Tenant(name)
 }
 
-// refusal is the error recorded for a refused plan.
+// refused reports whether opts refuse p. A destructive change (it can lose data) needs
+// AllowDestructive; a breaking change (code built for the schema before may stop working: see
+// breaking) needs AllowBreaking or AllowDestructive. Every destructive change is breaking, and
+// consenting to lose data includes consenting to stop old code, so AllowDestructive allows both;
+// AllowBreaking alone allows breaking changes that lose nothing (a new NOT NULL column without a
+// default, a new unique index or check, a changed default). Expand/contract (README) never needs
+// either flag for its expand step.
+func refused(p *Plan, opts Options) bool {
+	switch {
+	case len(p.Destructive) > 0:
+		return !opts.AllowDestructive
+	case len(p.Breaking) > 0:
+		return !opts.AllowBreaking && !opts.AllowDestructive
+	}
+	return false
+}
+
+// refusal is the error recorded for a refused plan: one line that says what and which flag.
 func refusal(p *Plan) error {
-	return toodoo.Errorf(toodoo.EFORBIDDEN, "destructive change refused (%s); rerun with --allow-destructive to apply it", strings.Join(p.Destructive, "; "))
+	if len(p.Destructive) > 0 {
+		return toodoo.Errorf(toodoo.EFORBIDDEN, "destructive change refused (%s); rerun with --allow-destructive to apply it", strings.Join(p.Destructive, "; "))
+	}
+	return toodoo.Errorf(toodoo.EFORBIDDEN, "breaking change refused (%s): code built for the schema before may stop working; rerun with --allow-breaking to apply it (see README, Rolling deploys)", strings.Join(p.Breaking, "; "))
 }
 
 // atlas returns the Atlas inspector, opened on first use (a run with nothing due never needs it).

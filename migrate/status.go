@@ -44,6 +44,8 @@ type SchemaStatus struct {
 	State         string     `json:"state"`                    // StateCurrent, StateBehind or StateFailed
 	AppliedHash   *string    `json:"applied_hash"`             // the state last applied
 	AppliedAt     *time.Time `json:"applied_at"`               //
+	PreviousHash  *string    `json:"previous_hash,omitempty"`  // the state before the applied one
+	ChangeClass   *string    `json:"change_class,omitempty"`   // from PreviousHash to AppliedHash: ClassAdditive or ClassBreaking
 	AttemptedHash *string    `json:"attempted_hash,omitempty"` // the state last tried
 	LastError     *string    `json:"last_error,omitempty"`     //
 	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`  //
@@ -90,7 +92,7 @@ func Status(ctx context.Context, url string, def *schemadef.Definition) (*Status
 		}
 		st := SchemaStatus{
 			Schema: row.SchemaName, Shared: shared, TenantStatus: row.TenantStatus,
-			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt,
+			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt, PreviousHash: row.PreviousHash, ChangeClass: row.ChangeClass,
 			AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
 		}
 		st.State = SchemaState(deref(row.AppliedHash), deref(row.LastError), hash)

@@ -29,7 +29,7 @@ func (db *DB) Hosts(ctx context.Context) (map[string]Tenant, error) {
 	}
 	hosts := make(map[string]Tenant, len(rows))
 	for _, r := range rows {
-		hosts[r.Domain] = tenantFromRow(r.Tenant)
+		hosts[r.Domain] = withLedger(tenantFromRow(r.Tenant), r.LedgerAppliedHash, r.LedgerPreviousHash, r.LedgerChangeClass)
 	}
 	return hosts, nil
 }
@@ -43,7 +43,7 @@ func (db *DB) TenantHosts(ctx context.Context, tenantID int64) (map[string]Tenan
 	}
 	hosts := make(map[string]Tenant, len(rows))
 	for _, r := range rows {
-		hosts[r.Domain] = tenantFromRow(r.Tenant)
+		hosts[r.Domain] = withLedger(tenantFromRow(r.Tenant), r.LedgerAppliedHash, r.LedgerPreviousHash, r.LedgerChangeClass)
 	}
 	return hosts, nil
 }
@@ -58,7 +58,38 @@ func (db *DB) ResolveHost(ctx context.Context, host string) (Tenant, error) {
 	case err != nil:
 		return Tenant{}, fmt.Errorf("tenancy: resolve host %q: %w", host, err)
 	}
-	return tenantFromRow(row.Tenant), nil
+	return withLedger(tenantFromRow(row.Tenant), row.LedgerAppliedHash, row.LedgerPreviousHash, row.LedgerChangeClass), nil
+}
+
+// LedgerState is what the migrator's ledger says of a tenant's schema, as the host map carries
+// it: the desired-state hash last applied, the hash it had before, and the class of that change
+// for code built for the hash before ("additive" or "breaking"; "" when not known). Every write
+// of the migrator's ledger for a tenant bumps the registry's version and notifies HostsChannel,
+// so the host map follows a migration within the same staleness bound as any registry change.
+// A process compares it with the hash it was built for to decide whether it may serve the
+// tenant (web/gate.go).
+type LedgerState struct {
+	AppliedHash  string // "" when the schema has no ledger row
+	PreviousHash string
+	ChangeClass  string
+}
+
+// Change classes, as the migrator records them (migrate.classify).
+const (
+	ChangeAdditive = "additive" // code built for the hash before keeps working
+	ChangeBreaking = "breaking" // it may not
+)
+
+func withLedger(t Tenant, applied, previous, class *string) Tenant {
+	t.Ledger = LedgerState{AppliedHash: deref(applied), PreviousHash: deref(previous), ChangeClass: deref(class)}
+	return t
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // RegistryVersion returns the registry's version: a counter that every change of tenants or

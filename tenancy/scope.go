@@ -16,7 +16,8 @@ type Tenant struct {
 	ID          int64
 	Schema      string // the PostgreSQL schema; validated at creation and always quoted
 	DisplayName string
-	Status      string // StatusActive, StatusSuspended or StatusDeleted
+	Status      string      // StatusActive, StatusSuspended or StatusDeleted
+	Ledger      LedgerState // the schema's ledger state; filled by the host map's queries only (hosts.go)
 }
 
 // Tenant statuses.

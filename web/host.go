@@ -63,6 +63,9 @@ type hostCache struct {
 	hosts    map[string]tenancy.Tenant
 	byTenant map[int64][]string
 	negative map[string]time.Time // host -> when the entry expires
+	// transitions are the changes of schema state the ledger records for the tenants of the
+	// map, [from, to] hash -> class (see transition and web/gate.go).
+	transitions map[[2]string]string
 
 	negativeMax int
 	negativeTTL time.Duration
@@ -86,6 +89,7 @@ func newHostCache(db *tenancy.DB, logger *slog.Logger) *hostCache {
 		hosts:       map[string]tenancy.Tenant{},
 		byTenant:    map[int64][]string{},
 		negative:    map[string]time.Time{},
+		transitions: map[[2]string]string{},
 		negativeMax: 10000,
 		negativeTTL: 10 * time.Second,
 		misses:      newLimiter(missBudget),
@@ -173,8 +177,13 @@ func (c *hostCache) reload(ctx context.Context) error {
 	for host, t := range hosts {
 		byTenant[t.ID] = append(byTenant[t.ID], host)
 	}
+	transitions := map[[2]string]string{}
+	for _, t := range hosts {
+		addTransition(transitions, t.Ledger)
+	}
 	c.mu.Lock()
 	c.hosts, c.byTenant, c.live, c.version = hosts, byTenant, true, version
+	c.transitions = transitions
 	clear(c.negative)
 	c.mu.Unlock()
 	c.readyOnce.Do(func() { close(c.ready) })
@@ -217,6 +226,7 @@ func (c *hostCache) refresh(ctx context.Context, payload string) {
 	for host, t := range hosts {
 		c.hosts[host] = t
 		c.byTenant[id] = append(c.byTenant[id], host)
+		addTransition(c.transitions, t.Ledger)
 	}
 	if version == c.version+1 {
 		c.version = version

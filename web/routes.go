@@ -18,7 +18,8 @@ import (
 // lose 405s: a matcher that matches on a later route clears an earlier method mismatch.)
 //
 // The chain in front of them, outermost first: request log, panic recovery, security headers,
-// trusted proxies, health checks (which answer on any host), host resolution, cross-origin POST
+// trusted proxies, health checks (which answer on any host), host resolution, the schema gate
+// (web/gate.go: a tenant whose schema the code cannot work with gets 503), cross-origin POST
 // refusal, body limit, authentication.
 func (s *Server) routes() http.Handler {
 	// The public site on the base domain.
@@ -91,6 +92,7 @@ func (s *Server) routes() http.Handler {
 	h = s.authenticate(h)
 	h = s.limitBody(h)
 	h = cop.Handler(h)
+	h = s.gate(h)
 	h = s.resolveHost(h)
 	h = s.health(h)
 	h = s.trustProxies(h)

@@ -47,7 +47,8 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 		tenants = append(tenants, s)
 		return nil
 	})
-	fs.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "apply plans that drop tables or columns or narrow column types")
+	fs.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "apply plans that drop tables or columns or narrow column types (implies --allow-breaking)")
+	fs.BoolVar(&opts.AllowBreaking, "allow-breaking", false, "apply plans that old code may not survive (NOT NULL without default, unique index, changed column...); see README, Rolling deploys")
 	fs.IntVar(&opts.Parallel, "parallel", runtime.NumCPU(), "schemas changed at once")
 	fs.BoolVar(&opts.Wait, "wait", false, "wait for another running toodoo migrate instead of refusing")
 	fs.DurationVar(&opts.LockTimeout, "lock-timeout", migrate.DefaultLockTimeout, "how long each schema's DDL may wait for its table locks before giving up (and being retried)")
@@ -155,10 +156,15 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 	for _, s := range p.Statements {
 		fmt.Fprintf(r.out, "    %s;\n", s)
 	}
-	if p.Refused {
+	switch {
+	case p.Refused && len(p.Destructive) > 0:
 		fmt.Fprintf(r.out, "    REFUSED, destructive: %s (rerun with --allow-destructive to apply)\n", strings.Join(p.Destructive, "; "))
-	} else if len(p.Destructive) > 0 {
+	case p.Refused:
+		fmt.Fprintf(r.out, "    REFUSED, breaking: %s (rerun with --allow-breaking to apply)\n", strings.Join(p.Breaking, "; "))
+	case len(p.Destructive) > 0:
 		fmt.Fprintf(r.out, "    destructive, allowed: %s\n", strings.Join(p.Destructive, "; "))
+	case len(p.Breaking) > 0:
+		fmt.Fprintf(r.out, "    breaking, allowed: %s\n", strings.Join(p.Breaking, "; "))
 	}
 }
 

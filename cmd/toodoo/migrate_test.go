@@ -171,3 +171,34 @@ func TestMigrateFailures(t *testing.T) {
 	c.fails(1, "Another toodoo migrate is running on this database (server process ", "migrate")
 	c.fails(1, "Rerun with --wait to wait for it.", "migrate", "--dry-run")
 }
+
+// A breaking change that loses nothing (a NOT NULL column without a default) is refused without
+// --allow-breaking, with one line on stderr and the plan marked on stdout; with it, it is applied
+// and the ledger records the class.
+func TestMigrateBreaking(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	const anchor = `  column "completed_at" {`
+	hcl := strings.Replace(string(toodoo.SchemaHCL), anchor, "  column \"rank\" {\n    type = integer\n    null = false\n  }\n"+anchor, 1)
+	file := filepath.Join(t.TempDir(), "schema.hcl")
+	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("tenant", "create", "acme")
+	r := c.run("migrate", "--schema", file)
+	if r.code != 1 || r.stderr != "toodoo: migrate: 1 of 2 schemas failed: not every schema is in the desired state\n" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	wantLines(t, "migrate", r.stdout,
+		"    REFUSED, breaking: add column todos.rank NOT NULL without a default (rerun with --allow-breaking to apply)\n",
+		"FAILED acme: breaking change refused (add column todos.rank NOT NULL without a default)")
+	r = c.run("migrate", "--schema", file, "--allow-breaking")
+	if r.code != 0 {
+		t.Fatalf("migrate --allow-breaking: exit %d, stderr %q\n%s", r.code, r.stderr, r.stdout)
+	}
+	wantLines(t, "migrate --allow-breaking", r.stdout, "    breaking, allowed: add column todos.rank NOT NULL without a default\n", "  applied 1")
+	if got := c.query("SELECT change_class FROM public.schema_ledger WHERE schema_name = 'acme'"); got != "breaking" {
+		t.Errorf("ledger class %q, want breaking", got)
+	}
+	wantLines(t, "migrate status --json", c.ok("migrate", "status", "--json", "--schema", file), `"change_class": "breaking"`)
+}

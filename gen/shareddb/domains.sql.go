@@ -120,19 +120,24 @@ func (q *Queries) DomainListByTenant(ctx context.Context, tenantID int64) ([]Dom
 }
 
 const domainResolve = `-- name: DomainResolve :one
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
+       l.applied_hash AS ledger_applied_hash, l.previous_hash AS ledger_previous_hash, l.change_class AS ledger_change_class
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
+LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
 WHERE d.domain = $1 AND t.status <> 'deleted'
 `
 
 type DomainResolveRow struct {
-	Domain string `json:"domain"`
-	Tenant Tenant `json:"tenant"`
+	Domain             string  `json:"domain"`
+	Tenant             Tenant  `json:"tenant"`
+	LedgerAppliedHash  *string `json:"ledger_applied_hash"`
+	LedgerPreviousHash *string `json:"ledger_previous_hash"`
+	LedgerChangeClass  *string `json:"ledger_change_class"`
 }
 
 // DomainResolve finds the tenant behind one host name. The three DomainResolve queries make the
-// host map; each row embeds the whole tenant row, and deleted tenants (which have no domains
+// host map; each row embeds the whole tenant row with its schema's ledger state (web/gate.go), and deleted tenants (which have no domains
 // anyway) are skipped.
 func (q *Queries) DomainResolve(ctx context.Context, domain string) (DomainResolveRow, error) {
 	row := q.db.QueryRow(ctx, domainResolve, domain)
@@ -145,20 +150,28 @@ func (q *Queries) DomainResolve(ctx context.Context, domain string) (DomainResol
 		&i.Tenant.Status,
 		&i.Tenant.CreatedAt,
 		&i.Tenant.DeletedAt,
+		&i.LedgerAppliedHash,
+		&i.LedgerPreviousHash,
+		&i.LedgerChangeClass,
 	)
 	return i, err
 }
 
 const domainResolveAll = `-- name: DomainResolveAll :many
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
+       l.applied_hash AS ledger_applied_hash, l.previous_hash AS ledger_previous_hash, l.change_class AS ledger_change_class
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
+LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
 WHERE t.status <> 'deleted'
 `
 
 type DomainResolveAllRow struct {
-	Domain string `json:"domain"`
-	Tenant Tenant `json:"tenant"`
+	Domain             string  `json:"domain"`
+	Tenant             Tenant  `json:"tenant"`
+	LedgerAppliedHash  *string `json:"ledger_applied_hash"`
+	LedgerPreviousHash *string `json:"ledger_previous_hash"`
+	LedgerChangeClass  *string `json:"ledger_change_class"`
 }
 
 // DomainResolveAll loads the whole host map.
@@ -179,6 +192,9 @@ func (q *Queries) DomainResolveAll(ctx context.Context) ([]DomainResolveAllRow, 
 			&i.Tenant.Status,
 			&i.Tenant.CreatedAt,
 			&i.Tenant.DeletedAt,
+			&i.LedgerAppliedHash,
+			&i.LedgerPreviousHash,
+			&i.LedgerChangeClass,
 		); err != nil {
 			return nil, err
 		}
@@ -191,15 +207,20 @@ func (q *Queries) DomainResolveAll(ctx context.Context) ([]DomainResolveAllRow, 
 }
 
 const domainResolveByTenant = `-- name: DomainResolveByTenant :many
-SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
+SELECT d.domain, t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
+       l.applied_hash AS ledger_applied_hash, l.previous_hash AS ledger_previous_hash, l.change_class AS ledger_change_class
 FROM public.domains d
 JOIN public.tenants t ON t.id = d.tenant_id
+LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
 WHERE t.id = $1 AND t.status <> 'deleted'
 `
 
 type DomainResolveByTenantRow struct {
-	Domain string `json:"domain"`
-	Tenant Tenant `json:"tenant"`
+	Domain             string  `json:"domain"`
+	Tenant             Tenant  `json:"tenant"`
+	LedgerAppliedHash  *string `json:"ledger_applied_hash"`
+	LedgerPreviousHash *string `json:"ledger_previous_hash"`
+	LedgerChangeClass  *string `json:"ledger_change_class"`
 }
 
 // DomainResolveByTenant loads one tenant's part of the host map (nothing if it is deleted): what
@@ -221,6 +242,9 @@ func (q *Queries) DomainResolveByTenant(ctx context.Context, tenantID int64) ([]
 			&i.Tenant.Status,
 			&i.Tenant.CreatedAt,
 			&i.Tenant.DeletedAt,
+			&i.LedgerAppliedHash,
+			&i.LedgerPreviousHash,
+			&i.LedgerChangeClass,
 		); err != nil {
 			return nil, err
 		}

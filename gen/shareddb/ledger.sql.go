@@ -22,7 +22,8 @@ func (q *Queries) LedgerDelete(ctx context.Context, schemaName string) error {
 
 const ledgerFleet = `-- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
-       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
+       l.previous_hash, l.change_class
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
@@ -41,6 +42,8 @@ type LedgerFleetRow struct {
 	LastError     *string    `json:"last_error"`
 	LastErrorAt   *time.Time `json:"last_error_at"`
 	AttemptedHash *string    `json:"attempted_hash"`
+	PreviousHash  *string    `json:"previous_hash"`
+	ChangeClass   *string    `json:"change_class"`
 }
 
 // LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
@@ -65,6 +68,8 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 			&i.LastError,
 			&i.LastErrorAt,
 			&i.AttemptedHash,
+			&i.PreviousHash,
+			&i.ChangeClass,
 		); err != nil {
 			return nil, err
 		}
@@ -78,42 +83,81 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 
 const ledgerRecordApplied = `-- name: LedgerRecordApplied :exec
 
-INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
-VALUES ($1, $2::text, $3, now(), NULL, NULL, $2::text)
-ON CONFLICT (schema_name) DO UPDATE
-SET applied_hash = excluded.applied_hash,
-    fingerprint = excluded.fingerprint,
-    applied_at = excluded.applied_at,
-    last_error = NULL,
-    last_error_at = NULL,
-    attempted_hash = excluded.attempted_hash
+WITH l AS (
+    INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
+    VALUES ($1, $2::text, $3, now(), NULL, NULL, $2::text, NULLIF($4::text, ''))
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash,
+        fingerprint = excluded.fingerprint,
+        applied_at = excluded.applied_at,
+        last_error = NULL,
+        last_error_at = NULL,
+        attempted_hash = excluded.attempted_hash,
+        previous_hash = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN o.applied_hash ELSE o.previous_hash END,
+        change_class = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN excluded.change_class ELSE o.change_class END
+    RETURNING o.schema_name
+), v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    SELECT true, 1 FROM public.tenants t WHERE t.schema_name = $1
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', t.id || ' ' || v.version)
+FROM v, public.tenants t
+WHERE t.schema_name = $1
 `
 
 type LedgerRecordAppliedParams struct {
 	SchemaName  string  `json:"schema_name"`
 	AppliedHash string  `json:"applied_hash"`
 	Fingerprint *string `json:"fingerprint"`
+	ChangeClass *string `json:"change_class"`
 }
 
 // The fleet migrator's ledger (public.schema_ledger): per schema, the desired state last
 // applied and the last error.
-// LedgerRecordApplied records that schema_name now has the desired state named applied_hash.
+// LedgerRecordApplied records that schema_name now has the desired state named applied_hash,
+// reached by a change of class change_class ('additive' or 'breaking', see migrate.classify).
+// When the hash moves, the hash it moved from is kept as previous_hash with the class, so that a
+// process built for previous_hash can tell that the schema is ahead of it by an additive change
+// (web/gate.go). For a tenant's schema it also bumps the registry's version and notifies
+// toodoo_hosts with the tenant's id, as RegistryChanged does, so that every host map (which
+// carries each tenant's ledger state) follows a migration within its staleness bound. The bump
+// comes last in the transaction (the migrator's apply), so its row lock is held only until the
+// commit.
 func (q *Queries) LedgerRecordApplied(ctx context.Context, arg LedgerRecordAppliedParams) error {
-	_, err := q.db.Exec(ctx, ledgerRecordApplied, arg.SchemaName, arg.AppliedHash, arg.Fingerprint)
+	_, err := q.db.Exec(ctx, ledgerRecordApplied,
+		arg.SchemaName,
+		arg.AppliedHash,
+		arg.Fingerprint,
+		arg.ChangeClass,
+	)
 	return err
 }
 
 const ledgerRecordAppliedMany = `-- name: LedgerRecordAppliedMany :exec
-INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
-SELECT n.name, $1::text, $2::text, now(), NULL, NULL, $1::text
-FROM unnest($3::text[]) AS n(name)
-ON CONFLICT (schema_name) DO UPDATE
-SET applied_hash = excluded.applied_hash,
-    fingerprint = excluded.fingerprint,
-    applied_at = excluded.applied_at,
-    last_error = NULL,
-    last_error_at = NULL,
-    attempted_hash = excluded.attempted_hash
+WITH l AS (
+    INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
+    SELECT n.name, $1::text, $2::text, now(), NULL, NULL, $1::text, 'additive'
+    FROM unnest($3::text[]) AS n(name)
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash,
+        fingerprint = excluded.fingerprint,
+        applied_at = excluded.applied_at,
+        last_error = NULL,
+        last_error_at = NULL,
+        attempted_hash = excluded.attempted_hash,
+        previous_hash = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN o.applied_hash ELSE o.previous_hash END,
+        change_class = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN excluded.change_class ELSE o.change_class END
+    RETURNING o.schema_name
+), v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    SELECT true, 1 WHERE EXISTS (SELECT 1 FROM public.tenants t WHERE t.schema_name = ANY ($3::text[]))
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', ' ' || v.version)
+FROM v
 `
 
 type LedgerRecordAppliedManyParams struct {
@@ -124,6 +168,9 @@ type LedgerRecordAppliedManyParams struct {
 
 // LedgerRecordAppliedMany is LedgerRecordApplied for schemas found already in the desired state
 // (no statement was needed), all with the same catalog fingerprint: one statement for a group.
+// Nothing changed in them, so a hash that moves moves by an additive change. When any of them is
+// a tenant's, the registry's version is bumped once and toodoo_hosts notified without a tenant id
+// (every host map reloads whole: one reload for the group).
 func (q *Queries) LedgerRecordAppliedMany(ctx context.Context, arg LedgerRecordAppliedManyParams) error {
 	_, err := q.db.Exec(ctx, ledgerRecordAppliedMany, arg.AppliedHash, arg.Fingerprint, arg.SchemaNames)
 	return err

@@ -96,6 +96,10 @@ type SchemaLedger struct {
 	LastError     *string    `json:"last_error"`
 	LastErrorAt   *time.Time `json:"last_error_at"`
 	AttemptedHash *string    `json:"attempted_hash"`
+	// The applied_hash this schema had before the last apply that changed it (NULL: none recorded).
+	PreviousHash *string `json:"previous_hash"`
+	// What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking.
+	ChangeClass *string `json:"change_class"`
 }
 
 // Signed-in browser sessions: the cookie carries a random id, only its SHA-256 is stored here.

@@ -14,10 +14,12 @@ COMMENT ON TABLE "public"."rate_limits" IS 'Attempt budgets (sign-in, sign-up) s
 COMMENT ON COLUMN "public"."rate_limits"."key" IS 'What is limited: a kind, then a SHA-256 of the client address and/or account (no address or e-mail in clear).';
 COMMENT ON COLUMN "public"."rate_limits"."tat" IS 'The bucket''s theoretical arrival time: it is full again at tat; for a known client, when that ends.';
 COMMENT ON COLUMN "public"."rate_limits"."allowed" IS 'Whether the last attempt on this key was let through (read back by the statement that took it).';
-CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_hash" text NULL, "fingerprint" text NULL, "applied_at" timestamptz NULL, "last_error" text NULL, "last_error_at" timestamptz NULL, "attempted_hash" text NULL, PRIMARY KEY ("schema_name"));
+CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_hash" text NULL, "fingerprint" text NULL, "applied_at" timestamptz NULL, "last_error" text NULL, "last_error_at" timestamptz NULL, "attempted_hash" text NULL, "previous_hash" text NULL, "change_class" text NULL, PRIMARY KEY ("schema_name"), CONSTRAINT "schema_ledger_change_class" CHECK (change_class IN ('additive', 'breaking')));
 COMMENT ON TABLE "public"."schema_ledger" IS 'The fleet migrator''s ledger: per schema, the desired state last applied and the last error.';
 COMMENT ON COLUMN "public"."schema_ledger"."applied_hash" IS 'Hash of the desired state (schema.hcl) last applied to this schema.';
 COMMENT ON COLUMN "public"."schema_ledger"."fingerprint" IS 'Catalog fingerprint of the schema right after that apply, to detect drift cheaply.';
+COMMENT ON COLUMN "public"."schema_ledger"."previous_hash" IS 'The applied_hash this schema had before the last apply that changed it (NULL: none recorded).';
+COMMENT ON COLUMN "public"."schema_ledger"."change_class" IS 'What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking.';
 CREATE TABLE "public"."users" ("id" bigint NOT NULL GENERATED ALWAYS AS IDENTITY, "email" text NOT NULL, "password_hash" text NOT NULL, "is_superuser" boolean NOT NULL DEFAULT false, "session_epoch" integer NOT NULL DEFAULT 0, "email_verified" boolean NOT NULL DEFAULT true, "created_at" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY ("id"));
 CREATE UNIQUE INDEX "users_email_lower_key" ON "public"."users" ((lower(email)));
 COMMENT ON TABLE "public"."users" IS 'Users are shared by all tenants; memberships say where they may enter.';

@@ -1,17 +1,38 @@
 -- The fleet migrator's ledger (public.schema_ledger): per schema, the desired state last
 -- applied and the last error.
 
--- LedgerRecordApplied records that schema_name now has the desired state named applied_hash.
+-- LedgerRecordApplied records that schema_name now has the desired state named applied_hash,
+-- reached by a change of class change_class ('additive' or 'breaking', see migrate.classify).
+-- When the hash moves, the hash it moved from is kept as previous_hash with the class, so that a
+-- process built for previous_hash can tell that the schema is ahead of it by an additive change
+-- (web/gate.go). For a tenant's schema it also bumps the registry's version and notifies
+-- toodoo_hosts with the tenant's id, as RegistryChanged does, so that every host map (which
+-- carries each tenant's ledger state) follows a migration within its staleness bound. The bump
+-- comes last in the transaction (the migrator's apply), so its row lock is held only until the
+-- commit.
 -- name: LedgerRecordApplied :exec
-INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
-VALUES (@schema_name, @applied_hash::text, sqlc.narg(fingerprint), now(), NULL, NULL, @applied_hash::text)
-ON CONFLICT (schema_name) DO UPDATE
-SET applied_hash = excluded.applied_hash,
-    fingerprint = excluded.fingerprint,
-    applied_at = excluded.applied_at,
-    last_error = NULL,
-    last_error_at = NULL,
-    attempted_hash = excluded.attempted_hash;
+WITH l AS (
+    INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
+    VALUES (@schema_name, @applied_hash::text, sqlc.narg(fingerprint), now(), NULL, NULL, @applied_hash::text, NULLIF(sqlc.narg(change_class)::text, ''))
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash,
+        fingerprint = excluded.fingerprint,
+        applied_at = excluded.applied_at,
+        last_error = NULL,
+        last_error_at = NULL,
+        attempted_hash = excluded.attempted_hash,
+        previous_hash = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN o.applied_hash ELSE o.previous_hash END,
+        change_class = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN excluded.change_class ELSE o.change_class END
+    RETURNING o.schema_name
+), v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    SELECT true, 1 FROM public.tenants t WHERE t.schema_name = @schema_name
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', t.id || ' ' || v.version)
+FROM v, public.tenants t
+WHERE t.schema_name = @schema_name;
 
 -- name: LedgerDelete :exec
 DELETE FROM public.schema_ledger
@@ -23,7 +44,8 @@ WHERE schema_name = @schema_name;
 -- to do costs this query and nothing else.
 -- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
-       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash
+       l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
+       l.previous_hash, l.change_class
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
@@ -34,17 +56,32 @@ ORDER BY s.ord, s.schema_name;
 
 -- LedgerRecordAppliedMany is LedgerRecordApplied for schemas found already in the desired state
 -- (no statement was needed), all with the same catalog fingerprint: one statement for a group.
+-- Nothing changed in them, so a hash that moves moves by an additive change. When any of them is
+-- a tenant's, the registry's version is bumped once and toodoo_hosts notified without a tenant id
+-- (every host map reloads whole: one reload for the group).
 -- name: LedgerRecordAppliedMany :exec
-INSERT INTO public.schema_ledger (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash)
-SELECT n.name, @applied_hash::text, sqlc.narg(fingerprint)::text, now(), NULL, NULL, @applied_hash::text
-FROM unnest(@schema_names::text[]) AS n(name)
-ON CONFLICT (schema_name) DO UPDATE
-SET applied_hash = excluded.applied_hash,
-    fingerprint = excluded.fingerprint,
-    applied_at = excluded.applied_at,
-    last_error = NULL,
-    last_error_at = NULL,
-    attempted_hash = excluded.attempted_hash;
+WITH l AS (
+    INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
+    SELECT n.name, @applied_hash::text, sqlc.narg(fingerprint)::text, now(), NULL, NULL, @applied_hash::text, 'additive'
+    FROM unnest(@schema_names::text[]) AS n(name)
+    ON CONFLICT (schema_name) DO UPDATE
+    SET applied_hash = excluded.applied_hash,
+        fingerprint = excluded.fingerprint,
+        applied_at = excluded.applied_at,
+        last_error = NULL,
+        last_error_at = NULL,
+        attempted_hash = excluded.attempted_hash,
+        previous_hash = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN o.applied_hash ELSE o.previous_hash END,
+        change_class = CASE WHEN o.applied_hash IS DISTINCT FROM excluded.applied_hash THEN excluded.change_class ELSE o.change_class END
+    RETURNING o.schema_name
+), v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    SELECT true, 1 WHERE EXISTS (SELECT 1 FROM public.tenants t WHERE t.schema_name = ANY (@schema_names::text[]))
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', ' ' || v.version)
+FROM v;
 
 -- LedgerRecordError records that applying the state attempted_hash to the named schemas failed
 -- (applied_hash, the last state that succeeded, stays). Schemas whose tenant is gone in the
