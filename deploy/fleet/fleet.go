@@ -23,7 +23,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -32,6 +31,8 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/toodoo/toodoo/internal/localproc"
 )
 
 //go:embed haproxy.cfg pgbouncer.ini
@@ -162,7 +163,7 @@ func (f *Fleet) startBouncer(ctx context.Context, bin string) error {
 	if err != nil {
 		return fmt.Errorf("fleet: database URL: %w", err)
 	}
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (f *Fleet) startBouncer(ctx context.Context, bin string) error {
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		// PgBouncer refuses to run as root (as in internal/dbtest/pgbouncer.go).
-		if cred, err = unprivileged(); err != nil {
+		if cred, err = localproc.Unprivileged(); err != nil {
 			return err
 		}
 		for _, p := range []string{f.dir, ini, userlist} {
@@ -219,21 +220,6 @@ func (f *Fleet) startBouncer(ctx context.Context, bin string) error {
 	pooled.RawQuery = q.Encode()
 	f.PooledURL = pooled.String()
 	return nil
-}
-
-// unprivileged returns the credentials of the postgres user (Debian's pgbouncer package depends
-// on postgresql-common, which creates it), or else of nobody.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-	}
-	return nil, errors.New("fleet: pgbouncer cannot run as root, and there is no postgres or nobody user to run it as")
 }
 
 func (f *Fleet) startReplica(name string) error {
@@ -287,7 +273,7 @@ func (f *Fleet) startBalancer(ctx context.Context, bin string) error {
 	port := f.cfg.Port
 	if port == 0 {
 		var err error
-		if port, err = freePort(); err != nil {
+		if port, err = localproc.FreePort(); err != nil {
 			return err
 		}
 	}
@@ -353,8 +339,8 @@ func (f *Fleet) Stop() error {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	tail   *tailBuffer // the end of the output
-	events *tailBuffer // the end of the output but the replicas' request lines
+	tail   *localproc.TailBuffer // the end of the output
+	events *localproc.TailBuffer // the end of the output but the replicas' request lines
 	exited chan struct{}
 	err    error // the exit error, once exited is closed
 
@@ -364,7 +350,7 @@ type proc struct {
 // startProc starts cmd in a process group of its own (Ctrl-C on a terminal reaches only this
 // process), as cred when not nil, killed when this process dies.
 func startProc(name string, cmd *exec.Cmd, cred *syscall.Credential, out io.Writer, onLine func(string)) (*proc, error) {
-	p := &proc{name: name, cmd: cmd, tail: &tailBuffer{max: 32 << 10}, events: &tailBuffer{max: 256 << 10}, exited: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, tail: &localproc.TailBuffer{Max: 32 << 10}, events: &localproc.TailBuffer{Max: 256 << 10}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
@@ -474,37 +460,4 @@ func (p *proc) waitListen(ctx context.Context, addr string) error {
 			return fmt.Errorf("fleet: %s does not listen on %s:\n%s", p.name, addr, p.tail.String())
 		}
 	}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(t.buf.String())
 }

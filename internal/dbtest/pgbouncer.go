@@ -1,7 +1,6 @@
 package dbtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/toodoo/toodoo/internal/localproc"
 )
 
 // defaultPoolSize is PgBouncer's server connections per database (and user). It is small so
@@ -34,7 +34,7 @@ type bouncer struct {
 	user     string
 	password string
 	poolSize int
-	log      *tailBuffer
+	log      *localproc.TailBuffer
 	exited   chan struct{}
 
 	adminMu sync.Mutex
@@ -86,7 +86,7 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 			return nil, fmt.Errorf("%s=%q: want a positive number", envPoolSize, v)
 		}
 	}
-	port, err := freePort()
+	port, err := localproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 		port:     port,
 		user:     base.User.Username(),
 		poolSize: poolSize,
-		log:      &tailBuffer{max: 64 << 10},
+		log:      &localproc.TailBuffer{Max: 64 << 10},
 		exited:   make(chan struct{}),
 	}
 	b.password, _ = base.User.Password()
@@ -139,7 +139,7 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 	if os.Geteuid() == 0 {
 		// PgBouncer refuses to run as root. Go sets the parent-death signal after switching
 		// user (pgbouncer -u would switch later and lose it).
-		cred, err := unprivileged()
+		cred, err := localproc.Unprivileged()
 		if err != nil {
 			return nil, b.cleanDir(err)
 		}
@@ -186,21 +186,6 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 			return nil, errors.Join(fmt.Errorf("pgbouncer did not listen on %s: %s", b.addr(), b.log.String()), b.close())
 		}
 	}
-}
-
-// unprivileged returns the credentials of the postgres user (Debian's pgbouncer package
-// depends on postgresql-common, which creates it), or else of nobody.
-func unprivileged() (*syscall.Credential, error) {
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-	}
-	return nil, errors.New("pgbouncer cannot run as root, and there is no postgres or nobody user to run it as")
 }
 
 func (b *bouncer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
@@ -275,37 +260,4 @@ func removeStaleDirs() {
 			_ = os.RemoveAll(dir)
 		}
 	}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(t.buf.String())
 }
