@@ -40,6 +40,7 @@ import (
 //
 //	TOODOO_BENCH_TENANTS   tenants (default 200; the figure is 1000)
 //	TOODOO_BENCH_WORKERS   concurrent clients (default 8)
+//	TOODOO_BENCH_PARALLEL  the migrator's --parallel (default 0: the number of CPUs)
 //	TOODOO_BENCH_SECONDS   length of the load before the migration (default 5)
 //	TOODOO_BENCH_HOLD      1: hold a lock on one more tenant during the migration under load
 //
@@ -47,6 +48,7 @@ import (
 func BenchmarkMigrateUnderTraffic(b *testing.B) {
 	n := envInt(b, "TOODOO_BENCH_TENANTS", 200)
 	workers := envInt(b, "TOODOO_BENCH_WORKERS", 8)
+	parallel := envInt(b, "TOODOO_BENCH_PARALLEL", 0)
 	before := time.Duration(envInt(b, "TOODOO_BENCH_SECONDS", 5)) * time.Second
 	hold := os.Getenv("TOODOO_BENCH_HOLD") == "1"
 	ctx := b.Context()
@@ -88,7 +90,7 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 	migrateOnce := func(locked bool) (time.Duration, *migrate.Summary) {
 		cols++
 		start := time.Now()
-		sum, err := migrate.Run(ctx, url, withIndexedColumns(b, cols), migrate.Options{}, nil)
+		sum, err := migrate.Run(ctx, url, withIndexedColumns(b, cols), migrate.Options{Parallel: parallel}, nil)
 		elapsed := time.Since(start)
 		switch {
 		case locked && (!errors.Is(err, migrate.ErrIncomplete) || sum.Failed != 1 || sum.LockGaveUp != 1):
