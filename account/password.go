@@ -114,3 +114,13 @@ func decodeHash(encoded string) (p Params, salt, key []byte, err error) {
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
 	return p, salt, key, nil
 }
+
+// hashNewPassword checks a password someone is choosing (sign-up, change, reset, accepted
+// invitation) against the rules and returns its hash under the current parameters. Returns
+// EINVALID for a password that breaks the rules.
+func (s *Service) hashNewPassword(password string) (string, error) {
+	if err := ValidatePassword(password); err != nil {
+		return "", err
+	}
+	return s.Params.Hash(password)
+}

@@ -61,10 +61,7 @@ func (s *Service) ResetPassword(ctx context.Context, site int64, token, password
 	if !plausibleSecret(token) {
 		return User{}, errBadEmailLink
 	}
-	if err := ValidatePassword(password); err != nil {
-		return User{}, err
-	}
-	hash, err := s.Params.Hash(password)
+	hash, err := s.hashNewPassword(password)
 	if err != nil {
 		return User{}, err
 	}

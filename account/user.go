@@ -104,10 +104,7 @@ func (s *Service) createUser(ctx context.Context, q *shareddb.Queries, email, pa
 	if err != nil {
 		return User{}, err
 	}
-	if err := ValidatePassword(password); err != nil {
-		return User{}, err
-	}
-	hash, err := s.Params.Hash(password)
+	hash, err := s.hashNewPassword(password)
 	if err != nil {
 		return User{}, err
 	}
@@ -128,10 +125,7 @@ func (s *Service) createUser(ctx context.Context, q *shareddb.Queries, email, pa
 // fresh session for the browser that changed it. Returns EINVALID for a password that breaks the
 // rules, ENOTFOUND for an unknown user.
 func (s *Service) SetPassword(ctx context.Context, userID int64, password string) (User, error) {
-	if err := ValidatePassword(password); err != nil {
-		return User{}, err
-	}
-	hash, err := s.Params.Hash(password)
+	hash, err := s.hashNewPassword(password)
 	if err != nil {
 		return User{}, err
 	}
