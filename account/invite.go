@@ -61,12 +61,9 @@ func (s *Service) AcceptInvitationAs(ctx context.Context, tenantID int64, token 
 	var m Membership
 	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
 		q := tx.SharedQueries()
-		inv, err := q.InvitationConsume(ctx, shareddb.InvitationConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
-		switch {
-		case errors.Is(err, toodoo.ErrNotFound):
-			return errBadInvitation
-		case err != nil:
-			return fmt.Errorf("consume invitation: %w", err)
+		inv, err := consumeInvitation(ctx, q, tenantID, token)
+		if err != nil {
+			return err
 		}
 		verified, err := q.UserIsVerified(ctx, u.ID)
 		if err != nil {
@@ -88,4 +85,17 @@ func (s *Service) AcceptInvitationAs(ctx context.Context, tenantID int64, token 
 		return Membership{}, fmt.Errorf("account: accept invitation: %w", err)
 	}
 	return m, nil
+}
+
+// consumeInvitation spends an invitation to tenantID inside the caller's transaction. Returns
+// errBadInvitation (ENOTFOUND) for one that is unknown, used, expired or for another workspace.
+func consumeInvitation(ctx context.Context, q *shareddb.Queries, tenantID int64, token string) (shareddb.InvitationConsumeRow, error) {
+	inv, err := q.InvitationConsume(ctx, shareddb.InvitationConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
+	switch {
+	case errors.Is(err, toodoo.ErrNotFound):
+		return inv, errBadInvitation
+	case err != nil:
+		return inv, fmt.Errorf("consume invitation: %w", err)
+	}
+	return inv, nil
 }

@@ -187,12 +187,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, tenantID int64, token, p
 	var u User
 	var m Membership
 	err := s.db.SharedTx(ctx, func(ctx context.Context, tx *tenancy.Tx) error {
-		inv, err := tx.SharedQueries().InvitationConsume(ctx, shareddb.InvitationConsumeParams{TokenHash: hashSecret(token), TenantID: tenantID})
-		switch {
-		case errors.Is(err, toodoo.ErrNotFound):
-			return errBadInvitation
-		case err != nil:
-			return fmt.Errorf("consume invitation: %w", err)
+		inv, err := consumeInvitation(ctx, tx.SharedQueries(), tenantID, token)
+		if err != nil {
+			return err
 		}
 		if u, err = s.CreateUserTx(ctx, tx, inv.Email, password, false); err != nil {
 			return err
