@@ -30,11 +30,17 @@ type ImportResult struct {
 	Migrated      bool   // the archive's schema was not the code's: rows were mapped by column name
 	Defaulted     []string
 	Tables        []TableRows
-	Members       []string // "email (role)" of the memberships made
-	SkippedEmails []string // members with no account in this database: not made members
-	UnknownUsers  int64    // values of user columns whose user has no account here: now 0
-	Domains       []string // the archive's domains added to the tenant (besides the primary)
-	TakenDomains  []string // the archive's domains left out because another tenant has them
+	Members       []ImportedMember // the memberships made
+	SkippedEmails []string         // members with no account in this database: not made members
+	UnknownUsers  int64            // values of user columns whose user has no account here: now 0
+	Domains       []string         // the archive's domains added to the tenant (besides the primary)
+	TakenDomains  []string         // the archive's domains left out because another tenant has them
+}
+
+// ImportedMember is a membership that Import made.
+type ImportedMember struct {
+	Email string
+	Role  string
 }
 
 // Import recreates the tenant archived in r (see Export) as a new tenant, atomically: in ONE
@@ -322,7 +328,7 @@ func importMembers(ctx context.Context, q *shareddb.Queries, t Tenant, members [
 		if _, err := q.MembershipUpsert(ctx, shareddb.MembershipUpsertParams{UserID: id, TenantID: t.ID, Role: m.Role}); err != nil {
 			return fmt.Errorf("add member %q: %w", m.Email, err)
 		}
-		res.Members = append(res.Members, fmt.Sprintf("%s (%s)", m.Email, m.Role))
+		res.Members = append(res.Members, ImportedMember{m.Email, m.Role})
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the web server", runServe},
 	{"migrate", "bring the shared and every tenant schema to schema.hcl (migrate status: the ledger)", runMigrate},
-	{"tenant", "create, list, suspend, resume or delete tenants", runTenant},
+	{"tenant", "create, list, suspend, resume, delete, export or import tenants", runTenant},
 	{"domain", "add or remove a tenant's domains", runDomain},
 	{"user", "create users and change passwords", runUser},
 	{"member", "add or remove a user's membership in a workspace", runMember},

@@ -15,7 +15,7 @@ import (
 	"github.com/toodoo/toodoo/tenancy"
 )
 
-// runTenant is `toodoo tenant create|list|suspend|resume|delete`.
+// runTenant is `toodoo tenant create|list|suspend|resume|delete|export|import`.
 func runTenant(ctx context.Context, args []string, e *env) error {
 	return subcommand(ctx, "tenant", args, e, map[string]func(context.Context, []string, *env) error{
 		"create": runTenantCreate,
@@ -25,6 +25,8 @@ func runTenant(ctx context.Context, args []string, e *env) error {
 		},
 		"resume": func(ctx context.Context, args []string, e *env) error { return runTenantStatus(ctx, args, e, "resume") },
 		"delete": runTenantDelete,
+		"export": runTenantExport,
+		"import": runTenantImport,
 	})
 }
 
