@@ -2,8 +2,11 @@ package web
 
 import (
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -128,4 +131,49 @@ func (s *Server) handleAdminTenantDelete(w http.ResponseWriter, r *http.Request)
 	flash(r, "ok", "Tenant "+name+" deleted (its data is kept).")
 	s.redirect(w, r, "/admin")
 	return nil
+}
+
+// handleAdminTenantExport streams the tenant's archive (tenancy.DB.Export, as `toodoo tenant
+// export` writes it) as a download. Nothing is buffered: the headers go out with the first
+// bytes, so a refusal before them (an unknown tenant) is an ordinary error page, and a failure
+// after them cuts the connection, leaving the client a file that import refuses (it lacks
+// its trailer) rather than one that looks whole.
+func (s *Server) handleAdminTenantExport(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	name := mux.Vars(r)["name"]
+	// A large tenant takes longer than the server's write timeout; the client's pace decides.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	d := &download{w: w, filename: fmt.Sprintf("%s-%s.toodoo", name, time.Now().UTC().Format("20060102T150405Z"))}
+	sum, err := s.db.Export(ctx, name, d)
+	if err != nil {
+		if !d.started {
+			return err
+		}
+		s.logger.ErrorContext(ctx, "tenant export failed mid-stream", "tenant", name, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	s.logger.InfoContext(ctx, "tenant exported by admin", "tenant", name, "bytes", d.n, "tables", len(sum.Tables), "by", userFrom(ctx).ID)
+	return nil
+}
+
+// download is the response writer of a file download: its headers are set on the first write.
+type download struct {
+	w        http.ResponseWriter
+	filename string
+	started  bool
+	n        int64
+}
+
+func (d *download) Write(p []byte) (int, error) {
+	if !d.started {
+		d.started = true
+		h := d.w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.filename}))
+		h.Set("Cache-Control", "no-store")
+		d.w.WriteHeader(http.StatusOK)
+	}
+	n, err := d.w.Write(p)
+	d.n += int64(n)
+	return n, err
 }

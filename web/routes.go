@@ -36,6 +36,7 @@ func (s *Server) routes() http.Handler {
 	admin.Handle("/admin/tenants/{name}/suspend", s.handle(s.handleAdminTenantSuspend)).Methods(http.MethodPost)
 	admin.Handle("/admin/tenants/{name}/resume", s.handle(s.handleAdminTenantResume)).Methods(http.MethodPost)
 	admin.Handle("/admin/tenants/{name}/delete", s.handle(s.handleAdminTenantDelete)).Methods(http.MethodPost)
+	admin.Handle("/admin/tenants/{name}/export", s.handle(s.handleAdminTenantExport)).Methods(http.MethodGet)
 
 	// A workspace's pages.
 	ws := s.newRouter()
