@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/toodoo/toodoo"
@@ -23,6 +24,8 @@ import (
 //
 //	H  the header, JSON (archiveHeader): format, source schema hash, tables and columns, users,
 //	   members, domains
+//	S  the SHA-256 of every byte before it, so that a damaged header is refused as such before
+//	   import acts on it (a changed column name would otherwise read as a schema mismatch)
 //	T  a table starts (its name); then
 //	D  its rows in COPY text format, in chunks of at most archiveChunk bytes, and
 //	E  the table ends (its row count, decimal)
@@ -41,6 +44,7 @@ const (
 	maxRecord    = 16 << 20 // the largest record read (the header); more means a corrupt length
 
 	recHeader   = 'H'
+	recSum      = 'S'
 	recTable    = 'T'
 	recData     = 'D'
 	recTableEnd = 'E'
@@ -156,6 +160,14 @@ func (a *archiveWriter) flush() error {
 	return err
 }
 
+// header writes the H record and the S record that checks it.
+func (a *archiveWriter) header(payload []byte) error {
+	if err := a.record(recHeader, payload); err != nil {
+		return err
+	}
+	return a.record(recSum, a.sum.Sum(nil))
+}
+
 // endTable flushes the table's rows and writes its E record.
 func (a *archiveWriter) endTable(rows int64) error {
 	if err := a.flush(); err != nil {
@@ -189,11 +201,12 @@ func newArchiveReader(r io.Reader) (*archiveReader, error) {
 	}
 	a := &archiveReader{r: bufio.NewReaderSize(gz, archiveChunk), sum: sha256.New()}
 	magic := make([]byte, len(archiveMagic))
-	if _, err := io.ReadFull(a.r, magic); err != nil {
-		return nil, a.readErr(err)
-	}
-	if string(magic) != archiveMagic {
+	n, err := io.ReadFull(a.r, magic)
+	if !strings.HasPrefix(archiveMagic, string(magic[:n])) || n == 0 && err == io.EOF {
 		return nil, errArchive("this is not a Toodoo tenant archive (a gzip file with other contents).")
+	}
+	if err != nil {
+		return nil, a.readErr(err)
 	}
 	a.sum.Write(magic)
 	return a, nil
@@ -265,13 +278,31 @@ func (a *archiveReader) header() (*archiveHeader, error) {
 		return nil, err
 	}
 	var h archiveHeader
-	if err := json.Unmarshal(payload, &h); err != nil {
+	jsonErr := json.Unmarshal(payload, &h)
+	sum := a.sum.Sum(nil)
+	if check, err := a.expect(recSum); err != nil {
+		return nil, err
+	} else if string(check) != string(sum) {
+		return nil, errArchive("the archive is corrupt (its header's SHA-256 checksum does not match).")
+	}
+	if err := jsonErr; err != nil {
 		return nil, errArchive("the archive's header is corrupt (%v).", err)
 	}
 	if h.Format != ArchiveFormat {
 		return nil, errArchive("the archive has format %d and this toodoo reads format %d.", h.Format, ArchiveFormat)
 	}
 	return &h, nil
+}
+
+// drain reads the rest of the archive, to tell whether a failure on its rows was the archive's
+// fault: it returns the archive's error, or nil if the archive is whole.
+func (a *archiveReader) drain() error {
+	for {
+		kind, _, err := a.next()
+		if err != nil || kind == recTrailer {
+			return err
+		}
+	}
 }
 
 // tableRows is one table's rows as an io.Reader for COPY FROM: the payloads of its D records,

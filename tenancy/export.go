@@ -93,7 +93,7 @@ func (db *DB) Export(ctx context.Context, name string, w io.Writer) (sum ExportS
 	if err != nil {
 		return sum, err
 	}
-	if err := a.record(recHeader, payload); err != nil {
+	if err := a.header(payload); err != nil {
 		return sum, err
 	}
 	for _, t := range h.Tables {

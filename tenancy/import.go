@@ -133,6 +133,10 @@ func importTx(ctx context.Context, tx *Tx, a *archiveReader, h *archiveHeader, t
 		case in.err != nil: // the archive's fault, which COPY reports as its own ("COPY from stdin failed")
 			return in.err
 		case err != nil:
+			// Rows the database refuses may be damaged ones: the checksum says which it is.
+			if aerr := a.drain(); aerr != nil {
+				return aerr
+			}
 			return fmt.Errorf("copy rows of %s: %w", ti.archive.Name, interpret(err))
 		case tag.RowsAffected() != rows.rows:
 			return errArchive("the archive is corrupt (%d rows of %s where it counts %d).", tag.RowsAffected(), ti.archive.Name, rows.rows)

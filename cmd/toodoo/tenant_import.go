@@ -19,7 +19,7 @@ import (
 func runTenantImport(ctx context.Context, args []string, e *env) error {
 	fs, dbURL := newFlagSet(e, "tenant import", `tenant import NEWNAME [--input FILE] [--domain DOMAIN] [--name "Display name"] < NAME.toodoo`)
 	input := fs.String("input", "", "read the archive from `FILE` instead of stdin")
-	domain := fs.String("domain", "", "primary domain (default NEWNAME.$TOODOO_BASE_DOMAIN, base default localhost)")
+	domain := fs.String("domain", "", "primary domain (default NEWNAME, underscores as hyphens, .$TOODOO_BASE_DOMAIN, base default localhost)")
 	display := fs.String("name", "", "display name of the workspace (default: the archive's)")
 	pos, err := parseArgs(fs, args, "NEWNAME")
 	if err != nil {
@@ -30,7 +30,7 @@ func runTenantImport(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	if *domain == "" {
-		*domain = name + "." + baseDomain(e)
+		*domain = strings.ReplaceAll(name, "_", "-") + "." + baseDomain(e)
 	}
 	var in io.Reader = e.Stdin
 	if *input != "" {
