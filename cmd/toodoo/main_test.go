@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,8 +13,17 @@ import (
 	"github.com/toodoo/toodoo/internal/dbtest"
 )
 
-// TestMain is the package's only one: migrate, serve and dev tests share it.
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain is the package's only one: migrate, serve and dev tests share it. With
+// TOODOO_TEST_MAIN=1 the test binary is the toodoo binary instead (main, with the arguments
+// it was started with), for tests that need the real program in a process of its own, such as
+// one to kill (see runMain).
+func TestMain(m *testing.M) {
+	if os.Getenv("TOODOO_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	dbtest.Main(m)
+}
 
 // result is what one run of the CLI left behind.
 type result struct {
