@@ -128,6 +128,7 @@ func TestRouteAccess(t *testing.T) {
 		{testBase, "GET", "/admin", nil, "", [5]int{see, forb, forb, forb, ok}},
 		{testBase, "POST", "/admin/tenants/second/suspend", nil, "", [5]int{see, forb, forb, forb, see}},
 		{testBase, "POST", "/admin/tenants/second/resume", nil, "", [5]int{see, forb, forb, forb, see}},
+		{testBase, "GET", "/admin/tenants/second/export", nil, "", [5]int{see, forb, forb, forb, ok}},
 	}
 	for role, name := range roles {
 		t.Run(name, func(t *testing.T) {
