@@ -25,10 +25,10 @@ type ImportParams struct {
 // ImportResult says what Import made and what it could not carry over.
 type ImportResult struct {
 	Tenant        Tenant
-	Source        string // the exported tenant's name
-	SourceHash    string // its schema hash; differs from the code's when the rows were migrated forward
-	Migrated      bool   // the archive's schema was not the code's: rows were mapped by column name
-	Defaulted     []string
+	Source        string   // the exported tenant's name
+	SourceHash    string   // its schema hash; differs from the code's when the rows were migrated forward
+	Migrated      bool     // the archive's schema was not the code's: rows were mapped by column name
+	Defaulted     []string // columns ("table.column") and tables this schema has and the archive lacks
 	Tables        []TableRows
 	Members       []ImportedMember // the memberships made
 	SkippedEmails []string         // members with no account in this database: not made members
@@ -188,7 +188,7 @@ type tableImport struct {
 
 type importPlan struct {
 	tables    []tableImport
-	defaulted []string // live columns the archive lacks: "table.column"
+	defaulted []string // live columns the archive lacks, "table.column", and tables, "table (...)"
 }
 
 // planImport matches the archive's tables and columns to the live schema by name, and refuses
@@ -245,19 +245,22 @@ func planImport(h *archiveHeader, live []liveTable) (importPlan, error) {
 		}
 		plan.tables = append(plan.tables, ti)
 	}
+	for _, lt := range live {
+		if !seen[lt.Name] {
+			plan.defaulted = append(plan.defaulted, lt.Name+" (the whole table: empty)")
+		}
+	}
 	return plan, nil
 }
 
 // widenings are the type changes whose every old value is a valid new value, read back from
 // COPY's text form unchanged.
 var widenings = map[string][]string{
-	"smallint":                    {"integer", "bigint", "numeric"},
-	"integer":                     {"bigint", "numeric"},
-	"bigint":                      {"numeric"},
-	"real":                        {"double precision"},
-	"character varying":           {"text"},
-	"character":                   {"text"},
-	"timestamp without time zone": {"timestamp with time zone"},
+	"smallint":          {"integer", "bigint", "numeric"},
+	"integer":           {"bigint", "numeric"},
+	"bigint":            {"numeric"},
+	"real":              {"double precision"},
+	"character varying": {"text"},
 }
 
 // typeFits says whether a column of type from can be copied into a column of type to.
