@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -456,9 +457,8 @@ func TestExportImportConstantMemory(t *testing.T) {
 	}
 	ctx := t.Context()
 	db := testfactory.DB(ctx, t, dbtest.URL(t))
-	testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "big"})
 	const rows, title = 128 << 10, 480 // 64 MB of titles
-	exec(t, db, `INSERT INTO big.todos (title, created_by) SELECT left(repeat(md5(i::text), 16), $1), 1 FROM generate_series(1, $2) i`, title, rows)
+	bigTenant(ctx, t, db, "big", rows, title)
 
 	var path bytes.Buffer // the archive, compressed, is a few MB: held here, outside the measure
 	peak := heapPeak(t, func() {
@@ -518,4 +518,62 @@ func heapPeak(t *testing.T, fn func()) uint64 {
 	close(stop)
 	<-done
 	return peak.Load()
+}
+
+// bigTenant makes a tenant named name with rows to-dos of title bytes each.
+func bigTenant(ctx context.Context, tb testing.TB, db *tenancy.DB, name string, rows, title int) {
+	tb.Helper()
+	testfactory.Tenant(ctx, tb, db, &testfactory.TenantOpts{Name: name})
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO `+pgx.Identifier{name, "todos"}.Sanitize()+` (title, created_by)
+		SELECT left(repeat(md5(i::text), 16), $1), 1 + i % 10 FROM generate_series(1, $2) i`, title, rows); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkExport exports a tenant of 64 MB of to-do titles (128k rows); MB/s counts the titles.
+//
+//	go test ./tenancy -run '^$' -bench 'Export$|Import$' -benchtime 3x -count 5
+func BenchmarkExport(b *testing.B) {
+	ctx := b.Context()
+	db := testfactory.DB(ctx, b, dbtest.URL(b))
+	const rows, title = 128 << 10, 480
+	bigTenant(ctx, b, db, "big", rows, title)
+	b.SetBytes(rows * title)
+	var size int64
+	for b.Loop() {
+		w := &countWriter{}
+		if _, err := db.Export(ctx, "big", w); err != nil {
+			b.Fatal(err)
+		}
+		size = w.n
+	}
+	b.ReportMetric(float64(size)/(1<<20), "archive-MB")
+}
+
+// BenchmarkImport imports the archive of BenchmarkExport's tenant as a new tenant.
+func BenchmarkImport(b *testing.B) {
+	ctx := b.Context()
+	db := testfactory.DB(ctx, b, dbtest.URL(b))
+	const rows, title = 128 << 10, 480
+	bigTenant(ctx, b, db, "big", rows, title)
+	var buf bytes.Buffer
+	if _, err := db.Export(ctx, "big", &buf); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(rows * title)
+	i := 0
+	for b.Loop() {
+		i++
+		name := fmt.Sprintf("copy%d", i)
+		if _, err := db.Import(ctx, schemadef.MustDefault(), bytes.NewReader(buf.Bytes()), tenancy.ImportParams{Name: name, Domain: name + ".example.test"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }

@@ -72,9 +72,9 @@ func printImport(e *env, res tenancy.ImportResult, domain string, took time.Dura
 		res.Source, res.Tenant.Schema, res.Tenant.DisplayName, res.Tenant.ID, d, took.Round(time.Millisecond), rows, strings.Join(tables, ", "))
 	if res.Migrated {
 		fmt.Fprintf(w, "The archive's schema (%.12s) is not this code's: rows were mapped by column name.\n", res.SourceHash)
-		if len(res.Defaulted) > 0 {
-			fmt.Fprintf(w, "Columns the archive lacks took their defaults: %s.\n", strings.Join(res.Defaulted, ", "))
-		}
+	}
+	if len(res.Defaulted) > 0 {
+		fmt.Fprintf(w, "What the archive lacks took its defaults: %s.\n", strings.Join(res.Defaulted, ", "))
 	}
 	owner := false
 	if len(res.Members) > 0 {
