@@ -335,7 +335,7 @@ func importMembers(ctx context.Context, q *shareddb.Queries, t Tenant, members [
 		if _, err := q.MembershipUpsert(ctx, shareddb.MembershipUpsertParams{UserID: id, TenantID: t.ID, Role: m.Role}); err != nil {
 			return fmt.Errorf("add member %q: %w", m.Email, err)
 		}
-		res.Members = append(res.Members, ImportedMember{m.Email, m.Role})
+		res.Members = append(res.Members, ImportedMember(m))
 	}
 	return nil
 }
