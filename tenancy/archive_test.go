@@ -577,3 +577,40 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
 }
+
+// TestExportImportPortableText moves a tenant between two databases whose defaults write and
+// read dates differently (day first vs month first, other time zones): the values arrive the
+// same, because both ends fix those settings for their transaction.
+func TestExportImportPortableText(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	open := func(settings string) *tenancy.DB {
+		url := dbtest.URL(t)
+		boot := testfactory.DB(ctx, t, url)
+		var name string
+		if err := boot.Pool().QueryRow(ctx, "SELECT current_database()").Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		for _, set := range strings.Split(settings, ";") {
+			exec(t, boot, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET "+set)
+		}
+		boot.Close()
+		return testfactory.DB(ctx, t, url) // new connections, with the new defaults
+	}
+	src := open("DateStyle = 'SQL, DMY'; TimeZone = 'Asia/Tokyo'; IntervalStyle = 'sql_standard'")
+	dst := open("DateStyle = 'SQL, MDY'; TimeZone = 'America/New_York'")
+	testfactory.Tenant(ctx, t, src, &testfactory.TenantOpts{Name: "acme"})
+	exec(t, src, `INSERT INTO acme.todos (title, created_by, created_at, updated_at) VALUES
+		('dated', 1, '2026-03-04 05:06:07.123456+00', '2026-12-01 23:59:59+00')`)
+	var buf bytes.Buffer
+	if _, err := src.Export(ctx, "acme", &buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Import(ctx, schemadef.MustDefault(), &buf, tenancy.ImportParams{Name: "acme", Domain: "acme.example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	want, got := todosOf(t, src, "acme"), todosOf(t, dst, "acme")
+	if len(got) != 1 || !got[0].CreatedAt.Equal(want[0].CreatedAt) || !got[0].UpdatedAt.Equal(want[0].UpdatedAt) {
+		t.Errorf("imported %+v, exported %+v", got, want)
+	}
+}

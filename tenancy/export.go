@@ -22,6 +22,12 @@ import (
 // the users such columns name, and import maps them to the users of the database it runs on.
 const userColumnMark = "public.users.id"
 
+// portableText fixes, for the transaction, the settings that change how COPY writes and reads
+// values as text, so that an archive means the same in a database whose defaults differ (a
+// DateStyle of "SQL, DMY" would write 04/03/2026, which "MDY" reads as April the 3rd).
+const portableText = `SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; ` +
+	`SET LOCAL TimeZone = 'UTC'; SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'`
+
 // ExportSummary says what Export wrote.
 type ExportSummary struct {
 	Tenant     Tenant
@@ -64,6 +70,9 @@ func (db *DB) Export(ctx context.Context, name string, w io.Writer) (sum ExportS
 		return sum, err
 	}
 	defer rollbackOnFailure(ctx, tx, &err)
+	if _, err := tx.Exec(ctx, portableText); err != nil {
+		return sum, err
+	}
 
 	row, err := shareddb.New(interpreting{tx}).TenantGetByName(ctx, name)
 	switch {

@@ -94,6 +94,9 @@ func (db *DB) Import(ctx context.Context, def *schemadef.Definition, r io.Reader
 
 // importTx fills the tenant t, just created in tx, from the archive.
 func importTx(ctx context.Context, tx *Tx, a *archiveReader, h *archiveHeader, t Tenant, primary string, res *ImportResult) error {
+	if _, err := tx.raw.Exec(ctx, portableText); err != nil {
+		return err
+	}
 	live, err := liveTables(ctx, tx.raw, t.Schema)
 	if err != nil {
 		return err
