@@ -162,6 +162,9 @@ func (a *archiveWriter) flush() error {
 
 // header writes the H record and the S record that checks it.
 func (a *archiveWriter) header(payload []byte) error {
+	if len(payload) > maxRecord {
+		return fmt.Errorf("the archive's header would take %d bytes, more than the %d that format %d allows (too many members or users)", len(payload), maxRecord, ArchiveFormat)
+	}
 	if err := a.record(recHeader, payload); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/toodoo/toodoo/tenancy"
@@ -40,12 +41,12 @@ func runTenantExport(ctx context.Context, args []string, e *env) error {
 		} else if sum, size, err = exportToFile(ctx, db, name, *output); err != nil {
 			return err
 		}
-		var rows int64
-		for _, t := range sum.Tables {
-			rows += t.Rows
+		tables := make([]string, len(sum.Tables))
+		for i, t := range sum.Tables {
+			tables[i] = fmt.Sprintf("%s %d", t.Name, t.Rows)
 		}
-		fmt.Fprintf(e.Stderr, "Exported tenant %s: %d rows in %d tables, %d members, %d domains, schema %.12s; %d bytes in %s.\n",
-			sum.Tenant.Schema, rows, len(sum.Tables), sum.Members, sum.Domains, sum.SchemaHash, size, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(e.Stderr, "Exported tenant %s (rows: %s; members: %d; domains: %d; schema %.12s): %d bytes in %s.\n",
+			sum.Tenant.Schema, strings.Join(tables, ", "), sum.Members, sum.Domains, sum.SchemaHash, size, time.Since(start).Round(time.Millisecond))
 		return nil
 	})
 }

@@ -22,7 +22,7 @@ func TestTenantExportImport(t *testing.T) {
 		UPDATE acme.todos SET done = true, completed_at = now() WHERE title = 'two'`)
 
 	r := c.run("tenant", "export", "acme")
-	if r.code != 0 || !regexp.MustCompile(`^Exported tenant acme: 3 rows in 1 tables, 0 members, 2 domains, schema [0-9a-f]{12}; \d+ bytes in `).MatchString(r.stderr) {
+	if r.code != 0 || !regexp.MustCompile(`^Exported tenant acme \(rows: todos 3; members: 0; domains: 2; schema [0-9a-f]{12}\): \d+ bytes in [0-9.]+m?s\.\n$`).MatchString(r.stderr) {
 		t.Fatalf("tenant export: exit %d, stderr %q", r.code, r.stderr)
 	}
 	archive := r.stdout
