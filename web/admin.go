@@ -133,6 +133,14 @@ func (s *Server) handleAdminTenantDelete(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// maxExports is how many tenant exports one server process streams at once. Each holds a
+// pool connection (and an open snapshot) for as long as its client takes to download, so an
+// unbounded number would take the connections that requests need.
+const maxExports = 2
+
+// errExportsBusy answers an export beyond maxExports: 503 with Retry-After.
+var errExportsBusy = toodoo.Errorf(toodoo.EUNAVAILABLE, "Two exports are being downloaded already; try again when one is done.")
+
 // handleAdminTenantExport streams the tenant's archive (tenancy.DB.Export, as `toodoo tenant
 // export` writes it) as a download. Nothing is buffered: the headers go out with the first
 // bytes, so a refusal before them (an unknown tenant) is an ordinary error page, and a failure
@@ -141,6 +149,12 @@ func (s *Server) handleAdminTenantDelete(w http.ResponseWriter, r *http.Request)
 func (s *Server) handleAdminTenantExport(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	name := mux.Vars(r)["name"]
+	select {
+	case s.exports <- struct{}{}:
+		defer func() { <-s.exports }()
+	default:
+		return errExportsBusy
+	}
 	// A large tenant takes longer than the server's write timeout; the client's pace decides.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	d := &download{w: w, filename: fmt.Sprintf("%s-%s.toodoo", name, time.Now().UTC().Format("20060102T150405Z"))}

@@ -52,6 +52,21 @@ func TestAdminExport(t *testing.T) {
 
 	wantStatus(t, admin.get("/admin/tenants/nope/export"), http.StatusNotFound)
 
+	// Exports beyond maxExports wait for their turn: 503 with Retry-After, not another
+	// connection taken from the pool.
+	for range maxExports {
+		b.srv.exports <- struct{}{}
+	}
+	rec = admin.get("/admin/tenants/first/export")
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" || rec.Header().Get("Content-Disposition") != "" {
+		t.Errorf("a refused export: headers %v", rec.Header())
+	}
+	for range maxExports {
+		<-b.srv.exports
+	}
+	wantStatus(t, admin.get("/admin/tenants/first/export"), http.StatusOK)
+
 	// The owner of first and a member of first are not platform admins.
 	for _, email := range []string{b.alice.Email, b.dave.Email} {
 		br := b.browser(testBase)

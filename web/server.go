@@ -102,6 +102,8 @@ type Server struct {
 
 	spareWake chan struct{} // see keepSpares
 
+	exports chan struct{} // one token per running tenant export (see handleAdminTenantExport)
+
 	draining     atomic.Bool   // set when Serve's context ends: /readyz answers 503
 	endDrain     chan struct{} // closed by EndDrain
 	endDrainOnce sync.Once
@@ -161,6 +163,7 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		def:         def,
 		publicHosts: map[string]bool{base: true, "www." + base: true},
 		spareWake:   make(chan struct{}, 1),
+		exports:     make(chan struct{}, maxExports),
 		endDrain:    make(chan struct{}),
 	}
 	s.handler = s.routes()
