@@ -136,9 +136,12 @@ func importTx(ctx context.Context, tx *Tx, a *archiveReader, h *archiveHeader, t
 		case in.err != nil: // the archive's fault, which COPY reports as its own ("COPY from stdin failed")
 			return in.err
 		case err != nil:
-			// Rows the database refuses may be damaged ones: the checksum says which it is.
-			if aerr := a.drain(); aerr != nil {
-				return aerr
+			// Rows the database refuses (data exception, constraint violation) may be damaged
+			// ones: the checksum says which it is. Not after a cancellation, which would read on.
+			if state := sqlState(err); ctx.Err() == nil && (strings.HasPrefix(state, "22") || strings.HasPrefix(state, "23")) {
+				if aerr := a.drain(); aerr != nil {
+					return aerr
+				}
 			}
 			return fmt.Errorf("copy rows of %s: %w", ti.archive.Name, interpret(err))
 		case tag.RowsAffected() != rows.rows:
