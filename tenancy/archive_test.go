@@ -402,6 +402,13 @@ func TestImportRefusesTakenOrBadName(t *testing.T) {
 	if _, err := b.db.Export(t.Context(), "nobody", io.Discard); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
 		t.Errorf("Export of an unknown tenant: %v, want ENOTFOUND", err)
 	}
+	testfactory.Tenant(t.Context(), t, b.db, &testfactory.TenantOpts{Name: "gone"})
+	if err := b.db.Delete(t.Context(), "gone", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Export(t.Context(), "gone", io.Discard); toodoo.ErrorCode(err) != toodoo.ENOTFOUND || !strings.Contains(err.Error(), "is deleted") {
+		t.Errorf("Export of a deleted tenant: %v, want ENOTFOUND", err)
+	}
 }
 
 // TestImportOlderSchema exports a tenant whose schema is one column short of schema.hcl (as an
