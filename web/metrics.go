@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/toodoo/toodoo/account"
 )
 
 // The server's instruments (Prometheus). They are registered on Config.Metrics, which the
@@ -99,6 +101,9 @@ func newWebMetrics(reg prometheus.Registerer, hosts *hostCache) (*webMetrics, er
 	// alerts see the first event.
 	for _, r := range []string{lookupHit, lookupNegative, lookupThrottled, lookupFound, lookupUnknown, lookupError} {
 		m.hostLookups.WithLabelValues(r)
+	}
+	for _, scope := range []string{scopePassword, account.LoginClientScope, "reset", "signup"} {
+		m.rateLimited.WithLabelValues(scope)
 	}
 	for _, v := range []string{"incompatible", "no_ledger_row"} {
 		m.gated.WithLabelValues(v)
