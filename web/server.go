@@ -11,6 +11,7 @@
 //	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
 //	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
 //	errors.go     the one place that turns errors into HTTP statuses and error pages
+//	metrics.go    the Prometheus instruments (no tenant label) and the noisiest tenants' top-N
 //	render.go     html/template, parsed at start-up, rendered into a buffer
 //
 // Handlers return an error and never see the pool: tenant data is reached only through
