@@ -254,3 +254,22 @@ func TestTenantLoadWindow(t *testing.T) {
 		t.Errorf("after a quiet spell: %+v", top)
 	}
 }
+
+// BenchmarkRequestMetrics is what the metrics add to each request: the counter and histogram
+// of its route, and the tenant's line of the top-N.
+//
+//	go test ./web/ -run '^$' -bench BenchmarkRequestMetrics -count 5
+func BenchmarkRequestMetrics(b *testing.B) {
+	m, err := newWebMetrics(prometheus.NewRegistry(), newHostCache(nil, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := newTenantLoad(time.Minute)
+	ri := &reqInfo{Site: "tenant", Route: "/api/v1/todos/{id:[0-9]+}", Tenant: "acme"}
+	for b.Loop() {
+		m.inFlight.Inc()
+		m.inFlight.Dec()
+		m.observe(ri, http.MethodGet, http.StatusOK, 3*time.Millisecond)
+		load.add(ri.Tenant, 3*time.Millisecond, false)
+	}
+}
