@@ -86,8 +86,8 @@ func (s *Server) logRequest(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		rec.Header().Set("X-Request-Id", ri.ID)
 		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec() // also when an aborted handler panics through
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), reqInfoKey, ri)))
-		s.metrics.inFlight.Dec()
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}

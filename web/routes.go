@@ -164,14 +164,12 @@ func (s *Server) accountRoutes(r *mux.Router) {
 func (s *Server) health(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz", "/readyz":
-			info(r.Context()).Route = r.URL.Path
-		}
-		switch r.URL.Path {
 		case "/healthz":
+			info(r.Context()).Route = r.URL.Path
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("ok\n"))
 		case "/readyz":
+			info(r.Context()).Route = r.URL.Path
 			if s.draining.Load() {
 				// Serve was told to stop: out of rotation, while the requests that still
 				// come are served (see Serve).
