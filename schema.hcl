@@ -605,6 +605,55 @@ table "schema_ledger" {
   }
 }
 
+table "migration_runs" {
+  schema  = schema.public
+  comment = "One row per run of the fleet migrator that held its lock (dry runs excluded): when it ended, how long it took and how it ended. The migrator runs in a CLI process; the servers read this table for their metrics (package metrics)."
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "finished_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+  column "duration_seconds" {
+    type = double_precision
+    null = false
+  }
+  column "outcome" {
+    type    = text
+    null    = false
+    comment = "ok (every schema in the desired state), incomplete (some schema failed or was refused), stopped (the lock was lost or the run was interrupted) or error (the run could not go on, e.g. the ledger could not be read)."
+  }
+  column "schemas" {
+    type    = integer
+    null    = false
+    comment = "Schemas in the run's scope."
+  }
+  column "applied" {
+    type    = integer
+    null    = false
+    comment = "Schemas changed (or only recorded in the ledger) by the run."
+  }
+  column "failed" {
+    type = integer
+    null = false
+  }
+  check "migration_runs_outcome" {
+    expr = "outcome IN ('ok', 'incomplete', 'stopped', 'error')"
+  }
+  check "migration_runs_duration" {
+    expr = "duration_seconds >= 0"
+  }
+  primary_key {
+    columns = [column.id]
+  }
+}
+
 # ---------------------------------------------------------------------------------------------
 # Tenant schema template: applied to every tenant schema, with var.tenant as its name.
 # ---------------------------------------------------------------------------------------------

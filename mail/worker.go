@@ -34,7 +34,17 @@ type Config struct {
 	// Workers is how many mails are sent at once (default 4).
 	Workers int
 	Logger  *slog.Logger
+	// AttemptFunc, if set, is told the result of every attempt to send: ResultSent,
+	// ResultRetry or ResultRefused (the process's metrics count them).
+	AttemptFunc func(result string)
 }
+
+// Results of an attempt to send, as Config.AttemptFunc is told them.
+const (
+	ResultSent    = "sent"    // delivered to the SMTP server
+	ResultRetry   = "retry"   // failed; River tries again later, until MaxAttempts
+	ResultRefused = "refused" // refused for good (5xx): the job is cancelled
+)
 
 // Runner sends the queued mail until it is stopped.
 type Runner struct {
@@ -76,7 +86,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		driver = listenOn{Driver: riverpgxv5.New(pool), listen: riverpgxv5.New(lp)}
 	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &worker{sender: cfg.Sender, logger: cfg.Logger}); err != nil {
+	attempt := cfg.AttemptFunc
+	if attempt == nil {
+		attempt = func(string) {}
+	}
+	if err := river.AddWorkerSafely(workers, &worker{sender: cfg.Sender, logger: cfg.Logger, attempt: attempt}); err != nil {
 		r.close()
 		return nil, fmt.Errorf("mail: %w", err)
 	}
@@ -157,20 +171,24 @@ func (r *Runner) close() {
 // worker sends one queued Message.
 type worker struct {
 	river.WorkerDefaults[Message]
-	sender Sender
-	logger *slog.Logger
+	sender  Sender
+	logger  *slog.Logger
+	attempt func(result string)
 }
 
 func (w *worker) Work(ctx context.Context, job *river.Job[Message]) error {
 	err := w.sender.Send(ctx, job.Args)
 	switch {
 	case err == nil:
+		w.attempt(ResultSent)
 		w.logger.InfoContext(ctx, "mail sent", "job", job.ID, "subject", job.Args.Subject)
 		return nil
 	case Permanent(err):
+		w.attempt(ResultRefused)
 		w.logger.WarnContext(ctx, "mail refused for good", "job", job.ID, "error", err)
 		return river.JobCancel(err)
 	default:
+		w.attempt(ResultRetry)
 		w.logger.WarnContext(ctx, "mail not sent; River retries it", "job", job.ID, "attempt", job.Attempt, "error", err)
 		return err
 	}

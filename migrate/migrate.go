@@ -42,6 +42,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/toodoo/toodoo"
+	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/schemadef"
 )
 
@@ -229,24 +230,75 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 	sum.Inspections = int(r.inspections.Load())
 	sort.Slice(sum.Failures, func(i, j int) bool { return sum.Failures[i].Schema < sum.Failures[j].Schema })
 	sum.Duration = time.Since(start)
+	err = r.verdict(ctx, err)
+	if !opts.DryRun {
+		r.record(ctx, err)
+	}
+	return sum, err
+}
+
+// verdict is Run's error, given the run's (see Run).
+func (r *runner) verdict(ctx context.Context, err error) error {
+	sum := r.sum
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) || (err == nil && sum.Skipped > 0) {
 		// Whatever else went wrong followed from the context's end: say why it ended.
-		return sum, fmt.Errorf("migrate: stopped with %s not attempted: %w", Plural(sum.Skipped, "schema"), cause)
+		return fmt.Errorf("migrate: stopped with %s not attempted: %w", Plural(sum.Skipped, "schema"), cause)
 	}
 	if err != nil {
-		return sum, err
+		return err
 	}
 	var problems []string
 	if sum.Failed > 0 {
 		problems = append(problems, fmt.Sprintf("%d of %d schemas failed", sum.Failed, sum.Schemas))
 	}
-	if opts.DryRun && sum.Drifted > 0 {
+	if r.opts.DryRun && sum.Drifted > 0 {
 		problems = append(problems, Plural(sum.Drifted, "schema")+" drifted from schema.hcl (not repaired: dry run)")
 	}
 	if len(problems) > 0 {
-		return sum, fmt.Errorf("migrate: %s: %w", strings.Join(problems, "; "), ErrIncomplete)
+		return fmt.Errorf("migrate: %s: %w", strings.Join(problems, "; "), ErrIncomplete)
 	}
-	return sum, nil
+	return nil
+}
+
+// Outcomes of a run, as public.migration_runs records them.
+const (
+	OutcomeOK         = "ok"         // every schema in scope is in the desired state
+	OutcomeIncomplete = "incomplete" // some schema failed, was refused or is missing (ErrIncomplete)
+	OutcomeStopped    = "stopped"    // the lock was lost or the run was interrupted
+	OutcomeError      = "error"      // the run could not go on (the ledger unreadable, an unknown tenant...)
+)
+
+// Outcome names how a run that returned err ended.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrIncomplete):
+		return OutcomeIncomplete
+	case errors.Is(err, ErrLockLost), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return OutcomeStopped
+	default:
+		return OutcomeError
+	}
+}
+
+// record leaves a row in public.migration_runs for this run, which ended with err: the
+// migrator runs in a CLI process that no metrics scraper sees, so the servers report this table
+// instead (package metrics). It runs even when ctx has ended (the run was stopped), within
+// a few seconds; a failure to record is a warning of the summary, never the run's failure.
+func (r *runner) record(ctx context.Context, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	sum := r.sum
+	if rerr := shareddb.New(r.pool).MigrationRunRecord(ctx, shareddb.MigrationRunRecordParams{
+		DurationSeconds: sum.Duration.Seconds(),
+		Outcome:         Outcome(err),
+		Schemas:         int32(sum.Schemas),
+		Applied:         int32(sum.Applied + sum.Recorded),
+		Failed:          int32(sum.Failed),
+	}); rerr != nil {
+		sum.Warnings = append(sum.Warnings, fmt.Errorf("migrate: record the run for the metrics: %w", rerr))
+	}
 }
 
 // openPool connects a pool sized for the run. Connections start with an empty search_path, as

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,7 @@ type DB struct {
 	pool           *pgxpool.Pool
 	shared         *shareddb.Queries // on the pool through bounded, errors interpreted (see SharedQueries)
 	acquireTimeout time.Duration     // see acquire
+	busy           atomic.Int64      // acquires refused with ErrBusy, for PoolStats
 }
 
 // DefaultAcquireTimeout is how long a request waits for a free connection of the pool before it
@@ -146,6 +148,7 @@ func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	c, err := db.pool.Acquire(actx)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			db.busy.Add(1)
 			return nil, &wrapped{ErrBusy, fmt.Errorf("tenancy: no connection within %v: %w", db.acquireTimeout, err)}
 		}
 		return nil, fmt.Errorf("tenancy: acquire: %w", err)

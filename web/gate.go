@@ -113,6 +113,7 @@ func (s *Server) gate(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
+		s.metrics.gated.WithLabelValues(gateVerdict(why)).Inc()
 		s.logger.WarnContext(ctx, "request refused: tenant schema does not match the code", "request_id", info(ctx).ID,
 			"tenant", st.Tenant.Schema, "schema_hash", st.Tenant.Ledger.AppliedHash, "code_hash", code, "verdict", why)
 		w.Header().Set("Retry-After", strconv.Itoa(int(maintenanceRetryAfter/time.Second)))

@@ -71,6 +71,9 @@ type hostCache struct {
 	negativeTTL time.Duration
 	misses      *limiter // database look-ups for hosts missing from a live map
 
+	// countLookup counts each lookup by result (web/metrics.go); the server sets it.
+	countLookup func(result string)
+
 	// reconcileEvery is how often the registry's version is checked, checkTimeout how long the
 	// check and a reload it calls for may take; heartbeat and heartbeatTimeout are the
 	// listener's (see tenancy.Listener). Tests shorten or disable them (a huge value).
@@ -93,6 +96,7 @@ func newHostCache(db *tenancy.DB, logger *slog.Logger) *hostCache {
 		negativeMax: 10000,
 		negativeTTL: 10 * time.Second,
 		misses:      newLimiter(missBudget),
+		countLookup: func(string) {},
 		ready:       make(chan struct{}),
 
 		reconcileEvery:   2 * time.Second,
@@ -118,11 +122,14 @@ func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, er
 	c.mu.RUnlock()
 	switch {
 	case ok && live:
+		c.countLookup(lookupHit)
 		return t, nil
 	case negative && time.Now().Before(expires):
+		c.countLookup(lookupNegative)
 		return tenancy.Tenant{}, errUnknownHost
 	case live:
 		if allowed, _ := c.misses.allow(""); !allowed {
+			c.countLookup(lookupThrottled)
 			return tenancy.Tenant{}, errUnknownHost
 		}
 	}
@@ -131,12 +138,22 @@ func (c *hostCache) lookup(ctx context.Context, host string) (tenancy.Tenant, er
 	t, err := c.db.ResolveHost(ctx, host)
 	if err != nil {
 		if toodoo.ErrorCode(err) == toodoo.ENOTFOUND {
+			c.countLookup(lookupUnknown)
 			c.rememberUnknown(host)
 			return tenancy.Tenant{}, errUnknownHost
 		}
+		c.countLookup(lookupError)
 		return tenancy.Tenant{}, err
 	}
+	c.countLookup(lookupFound)
 	return t, nil
+}
+
+// size returns the number of hosts in the map and whether the map is trusted (metrics).
+func (c *hostCache) size() (int, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.hosts), c.live
 }
 
 // rememberUnknown adds host to the negative cache, making room first if it is full: expired

@@ -21,6 +21,7 @@ func (s *Server) reserveLogin(ctx context.Context, email string) error {
 		return err
 	}
 	if wait > 0 {
+		s.metrics.rateLimited.WithLabelValues(scopePassword).Inc()
 		return tooManyAttempts(wait)
 	}
 	return nil
@@ -40,6 +41,7 @@ func (s *Server) limitClient(ctx context.Context, scope string) error {
 		return err
 	}
 	if wait > 0 {
+		s.metrics.rateLimited.WithLabelValues(scope).Inc()
 		return tooManyAttempts(wait)
 	}
 	return nil

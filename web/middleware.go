@@ -34,6 +34,8 @@ type reqInfo struct {
 	ClientIP string // after trusted proxies
 	Scheme   string // "http" or "https", after trusted proxies
 	Tenant   string // the schema, or "" on the public site
+	Site     string // "public" or "tenant" once the host is resolved (metrics)
+	Route    string // the matched route's pattern (metrics), "" if none matched
 	UserID   int64
 	Session  *sessionState
 }
@@ -83,9 +85,16 @@ func (s *Server) logRequest(next http.Handler) http.Handler {
 		ri.ClientIP = remoteIP(r)
 		rec := &statusRecorder{ResponseWriter: w}
 		rec.Header().Set("X-Request-Id", ri.ID)
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec() // also when an aborted handler panics through
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), reqInfoKey, ri)))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
+		}
+		took := time.Since(start)
+		s.metrics.observe(ri, r.Method, rec.status, took)
+		if ri.Tenant != "" {
+			s.load.add(ri.Tenant, took, rec.status >= 500)
 		}
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || strings.HasPrefix(r.URL.Path, "/static/") {
@@ -100,7 +109,7 @@ func (s *Server) logRequest(next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("client", ri.ClientIP),
 		)
 	})
@@ -246,6 +255,7 @@ func (s *Server) resolveHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := tenancy.NormalizeHost(r.Host)
 		if s.publicHosts[host] {
+			info(r.Context()).Site = "public"
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), siteKey, site{Public: true})))
 			return
 		}
@@ -256,6 +266,7 @@ func (s *Server) resolveHost(next http.Handler) http.Handler {
 			return
 		}
 		info(r.Context()).Tenant = t.Schema
+		info(r.Context()).Site = "tenant"
 		ctx := context.WithValue(r.Context(), siteKey, site{Tenant: t})
 		if t.Status != tenancy.StatusActive {
 			s.writeError(w, r.WithContext(ctx), toodoo.Errorf(toodoo.ESUSPENDED, "This workspace is suspended."))

@@ -116,6 +116,7 @@ func routeID(r *http.Request, name string) (int64, error) {
 // newRouter returns a router whose 404 and 405 go through writeError.
 func (s *Server) newRouter() *mux.Router {
 	r := mux.NewRouter()
+	r.Use(recordRoute)
 	r.NotFoundHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errPageNotFound })
 	r.MethodNotAllowedHandler = s.handle(func(w http.ResponseWriter, r *http.Request) error { return errMethodNotAllowed })
 	return r
@@ -165,12 +166,15 @@ func (s *Server) health(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
+			info(r.Context()).Route = r.URL.Path
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write([]byte("ok\n"))
 		case "/readyz":
+			info(r.Context()).Route = r.URL.Path
 			if s.draining.Load() {
 				// Serve was told to stop: out of rotation, while the requests that still
 				// come are served (see Serve).
+				s.metrics.readiness.WithLabelValues(notReadyDraining).Inc()
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.Header().Set("Cache-Control", "no-store")
 				w.WriteHeader(http.StatusServiceUnavailable)
@@ -183,11 +187,12 @@ func (s *Server) health(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 			if err := s.db.Ping(ctx); err != nil {
 				s.logger.Warn("readiness check failed", "error", err)
-				msg := "database unreachable\n"
+				msg, reason := "database unreachable\n", notReadyUnreachable
 				if toodoo.ErrorCode(err) == toodoo.EUNAVAILABLE {
-					msg = "database connections busy\n"
+					msg, reason = "database connections busy\n", notReadyBusy
 					w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
 				}
+				s.metrics.readiness.WithLabelValues(reason).Inc()
 				w.WriteHeader(http.StatusServiceUnavailable)
 				_, _ = w.Write([]byte(msg))
 				return

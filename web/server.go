@@ -11,6 +11,7 @@
 //	routes.go     every route, with gorilla/mux subrouters as the authorization boundaries
 //	todo.go api.go signup.go members.go tokens.go admin.go   the handlers
 //	errors.go     the one place that turns errors into HTTP statuses and error pages
+//	metrics.go    the Prometheus instruments (no tenant label) and the noisiest tenants' top-N
 //	render.go     html/template, parsed at start-up, rendered into a buffer
 //
 // Handlers return an error and never see the pool: tenant data is reached only through
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/toodoo/toodoo/account"
 
@@ -62,6 +64,9 @@ type Config struct {
 	// SpareSchemas is how many spare tenant schemas Serve keeps ready for sign-ups (zero: none,
 	// every creation runs the template DDL).
 	SpareSchemas int
+	// Metrics is where the server registers its instruments (web/metrics.go), which the
+	// process serves on an address of its own (package metrics). Nil: they count unseen.
+	Metrics prometheus.Registerer
 	// DrainDelay is how long Serve goes on serving once told to stop, with /readyz answering
 	// 503, so that load balancers take the process out of rotation before it stops accepting
 	// connections (zero: no drain, shut down at once). EndDrain cuts it short.
@@ -96,6 +101,8 @@ type Server struct {
 	views    *views
 	def      *schemadef.Definition
 	handler  http.Handler
+	metrics  *webMetrics
+	load     *tenantLoad // the noisiest tenants (TenantLoadHandler)
 
 	// publicHosts are the public site's host names (the base domain and www.).
 	publicHosts map[string]bool
@@ -165,7 +172,12 @@ func New(cfg Config, db *tenancy.DB, logger *slog.Logger) (*Server, error) {
 		spareWake:   make(chan struct{}, 1),
 		exports:     make(chan struct{}, maxExports),
 		endDrain:    make(chan struct{}),
+		load:        newTenantLoad(time.Minute),
 	}
+	if s.metrics, err = newWebMetrics(cfg.Metrics, s.hosts); err != nil {
+		return nil, err
+	}
+	s.hosts.countLookup = func(result string) { s.metrics.hostLookups.WithLabelValues(result).Inc() }
 	s.handler = s.routes()
 	return s, nil
 }

@@ -135,16 +135,24 @@ func runDev(ctx context.Context, args []string, e *env) error {
 		o.Mail.Sender, mailUI = sender, catch.WebURL
 	}
 
+	mon, err := newMonitoring(db, &o)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	srv, err := web.New(o.Web, db, logger)
 	if err != nil {
 		return err
 	}
+	if err := mon.listen("dev", o.MetricsAddr); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		mon.close()
 		return fmt.Errorf("dev: listen on %s: %w", o.Addr, err)
 	}
 	printDevBanner(e.Stdout, baseDomain, ln.Addr(), seeded, mailUI)
-	return serveWithMail(ctx, srv, ln, o.Mail, logger)
+	return serveWithMail(ctx, srv, ln, o.Mail, logger, mon)
 }
 
 // openWithRetry opens the database, retrying for up to wait while the server is not answering.

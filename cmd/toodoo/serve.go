@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/mail"
+	"github.com/toodoo/toodoo/metrics"
+	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 	"github.com/toodoo/toodoo/web"
 )
@@ -41,6 +44,7 @@ const (
 type serveOptions struct {
 	DatabaseURL string
 	Addr        string // where to listen
+	MetricsAddr string // where to serve /metrics and /tenants/top; "" for nowhere
 	Web         web.Config
 	LogFormat   string // "json", "text" or "auto" (JSON unless stderr is a terminal)
 	LogLevel    slog.Level
@@ -73,6 +77,7 @@ const (
 //	TOODOO_MAIL_FROM             --mail-from            the From address of Toodoo's mail; required outside dev
 //	TOODOO_MAIL_POLL_ONLY        --mail-poll-only       the mail queue polls instead of LISTENing on the direct URL
 //	TOODOO_DRAIN_DELAY           --drain-delay          on SIGTERM, fail /readyz and keep serving this long (default 5s; dev 0)
+//	TOODOO_METRICS_ADDR          --metrics-addr         address of /metrics and /tenants/top, never the public one (default: none)
 //
 // dev is `toodoo dev`: session keys may be missing (web.Config.Dev then makes one up for the
 // process), and the log is text unless asked otherwise.
@@ -93,6 +98,7 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 		drainDefault = "0s"
 	}
 	drain := fs.String("drain-delay", cmp.Or(e.Getenv("TOODOO_DRAIN_DELAY"), drainDefault), "on SIGINT/SIGTERM, answer /readyz with 503 and go on serving for this `duration` before shutting down, so that load balancers take the process out first (default $TOODOO_DRAIN_DELAY or "+drainDefault+"; a second signal ends it)")
+	metricsAddr := fs.String("metrics-addr", e.Getenv("TOODOO_METRICS_ADDR"), "`address` to serve Prometheus metrics (/metrics) and the noisiest tenants (/tenants/top) on, apart from the public listener, e.g. 127.0.0.1:9090 (default $TOODOO_METRICS_ADDR; empty: not served)")
 	spares := fs.String("spare-schemas", cmp.Or(e.Getenv("TOODOO_SPARE_SCHEMAS"), strconv.Itoa(defaultSpareSchemas)), fmt.Sprintf("how many spare tenant schemas to keep ready for sign-ups (`n`, default $TOODOO_SPARE_SCHEMAS or %d; 0: none)", defaultSpareSchemas))
 	mailFrom := fs.String("mail-from", e.Getenv("TOODOO_MAIL_FROM"), "the From `address` of Toodoo's mail (default $TOODOO_MAIL_FROM)")
 	pollOnly := fs.String("mail-poll-only", e.Getenv("TOODOO_MAIL_POLL_ONLY"), "the mail queue polls for jobs instead of LISTENing on the direct URL, for deployments where no URL bypasses the pooler (`bool`, default $TOODOO_MAIL_POLL_ONLY or false)")
@@ -104,6 +110,10 @@ func serveFlags(fs *flag.FlagSet, e *env, dbURL *string, dev bool) func() (serve
 		}
 		o.DatabaseURL = *dbURL
 		o.Addr = *addr
+		o.MetricsAddr = strings.TrimSpace(*metricsAddr)
+		if o.MetricsAddr != "" && o.MetricsAddr == o.Addr {
+			return o, usagef("%s: metrics address %s is the public listen address: metrics must be served apart (e.g. 127.0.0.1:9090)", cmd, o.MetricsAddr)
+		}
 		baseDomain, err := tenancy.NormalizeDomain(*base)
 		if err != nil {
 			return o, usagef("%s: base domain: %s", cmd, toodoo.ErrorMessage(err))
@@ -249,42 +259,106 @@ func runServe(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	defer db.Close()
+	mon, err := newMonitoring(db, &o)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(o.Web, db, logger)
 	if err != nil {
 		return err
 	}
+	if err := mon.listen("serve", o.MetricsAddr); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		mon.close()
 		return fmt.Errorf("serve: listen on %s: %w", o.Addr, err)
 	}
 	stopWatch := endDrainOnSecondSignal(srv)
 	defer stopWatch()
-	if err := serveWithMail(ctx, srv, ln, o.Mail, logger); err != nil {
+	if err := serveWithMail(ctx, srv, ln, o.Mail, logger, mon); err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
 }
 
-// serveWithMail runs the web server and the mail queue's runner together: the runner starts
-// before the server and stops after it (the last requests may still queue mail, which the
-// runner sends or leaves in the queue for the next process), and both are awaited.
-func serveWithMail(ctx context.Context, srv *web.Server, ln net.Listener, cfg mail.Config, logger *slog.Logger) error {
+// serveWithMail runs the web server and the mail queue's runner together, and the metrics'
+// listener if mon has one: the runner and the metrics start before the server and stop after it
+// (the last requests may still queue mail, which the runner sends or leaves in the queue for the
+// next process; the drain can be watched), and all are awaited.
+func serveWithMail(ctx context.Context, srv *web.Server, ln net.Listener, cfg mail.Config, logger *slog.Logger, mon *monitoring) error {
 	cfg.Logger = logger
 	runner, err := mail.NewRunner(ctx, cfg)
 	if err != nil {
 		_ = ln.Close()
+		mon.close()
 		return err
 	}
-	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+	afterCtx, stopAfter := context.WithCancel(context.WithoutCancel(ctx))
 	mailDone := make(chan error, 1)
-	go func() { mailDone <- runner.Run(mailCtx) }()
+	go func() { mailDone <- runner.Run(afterCtx) }()
 	if s, ok := cfg.Sender.(interface{ Addr() string }); ok {
 		logger.Info("mail queue running", "smtp", s.Addr(), "listen", cfg.ListenURL != "")
 	}
+	metricsDone := make(chan error, 1)
+	if mon.ln != nil {
+		go func() { metricsDone <- metrics.Serve(afterCtx, mon.ln, mon.handler(srv), logger) }()
+	} else {
+		metricsDone <- nil
+	}
 	serveErr := srv.Serve(ctx, ln)
-	stopMail()
-	return errors.Join(serveErr, <-mailDone)
+	stopAfter()
+	return errors.Join(serveErr, <-mailDone, <-metricsDone)
+}
+
+// monitoring is the process's metrics and, when an address is configured, their listener.
+type monitoring struct {
+	m  *metrics.Metrics
+	ln net.Listener // nil: not served
+}
+
+// newMonitoring builds the metrics of a server on db and hooks them into o's web and mail
+// configuration. Instruments always count; they are served only with a metrics address.
+func newMonitoring(db *tenancy.DB, o *serveOptions) (*monitoring, error) {
+	def, err := schemadef.Default()
+	if err != nil {
+		return nil, fmt.Errorf("schema definition: %w", err)
+	}
+	m := metrics.New(db, def)
+	o.Web.Metrics = m.Registerer()
+	o.Mail.AttemptFunc = m.MailAttempt
+	return &monitoring{m: m}, nil
+}
+
+// listen opens the metrics' listener on addr ("" for none).
+func (mon *monitoring) listen(cmd, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: metrics: listen on %s: %w", cmd, addr, err)
+	}
+	mon.ln = ln
+	return nil
+}
+
+// close closes the listener if serving never started.
+func (mon *monitoring) close() {
+	if mon.ln != nil {
+		_ = mon.ln.Close()
+	}
+}
+
+// handler is what the metrics' address serves: the metrics, and the noisiest tenants (which no
+// metric names). Nothing else, and none of it on the public listener.
+func (mon *monitoring) handler(srv *web.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", mon.m.Handler())
+	mux.Handle("GET /tenants/top", srv.TenantLoadHandler())
+	return mux
 }
 
 // endDrainOnSecondSignal ends srv's drain at the second SIGINT or SIGTERM (main turns the first

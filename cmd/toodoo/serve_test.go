@@ -60,6 +60,10 @@ func TestServeConfig(t *testing.T) {
 		{"bad poll only", with("TOODOO_MAIL_POLL_ONLY", "maybe"), nil, nil, "not a boolean"},
 		{"drain delay from the environment", with("TOODOO_DRAIN_DELAY", "250ms"), nil, func(o serveOptions) bool { return o.Web.DrainDelay == 250*time.Millisecond }, ""},
 		{"drain delay flag", with("TOODOO_DRAIN_DELAY", "250ms"), []string{"--drain-delay", "0"}, func(o serveOptions) bool { return o.Web.DrainDelay == 0 }, ""},
+		{"no metrics address", base, nil, func(o serveOptions) bool { return o.MetricsAddr == "" }, ""},
+		{"metrics address from the environment", with("TOODOO_METRICS_ADDR", "127.0.0.1:9090"), nil, func(o serveOptions) bool { return o.MetricsAddr == "127.0.0.1:9090" }, ""},
+		{"metrics address flag", with("TOODOO_METRICS_ADDR", "127.0.0.1:9090"), []string{"--metrics-addr", ":9100"}, func(o serveOptions) bool { return o.MetricsAddr == ":9100" }, ""},
+		{"metrics on the public address", with("TOODOO_ADDR", ":9000"), []string{"--metrics-addr", ":9000"}, nil, "metrics must be served apart"},
 		{"bad drain delay", with("TOODOO_DRAIN_DELAY", "5"), nil, nil, "drain delay"},
 		{"negative drain delay", base, []string{"--drain-delay", "-1s"}, nil, "drain delay"},
 		{"drain delay too long", base, []string{"--drain-delay", "1h"}, nil, "drain delay"},
@@ -178,17 +182,15 @@ func TestParseTrustedProxies(t *testing.T) {
 }
 
 // TestServeRuns runs `toodoo serve` on a free port, checks that it answers, and stops it the
-// way SIGTERM does (the context ends): it exits 0.
+// way SIGTERM does (the context ends): it exits 0. Its metrics are served on their own address
+// (TOODOO_METRICS_ADDR), and not on the public one.
 func TestServeRuns(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	c := newCLI(t)
 	c.vars["TOODOO_ADDR"] = addr
+	c.vars["TOODOO_METRICS_ADDR"] = metricsAddr
+	c.ok("migrate") // a run in the CLI's process, which the server reports
 	c.vars["TOODOO_SESSION_KEYS"] = strings.Repeat("s", 40)
 	// The mail queue runs with the server: a mail queued in the database arrives.
 	smtpSrv := mailtest.Start(t)
@@ -226,6 +228,38 @@ func TestServeRuns(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown host: %d", resp.StatusCode)
 	}
+	// The metrics moved, on the metrics address; the public listener has no /metrics.
+	scrape := httpGet(t, "http://"+metricsAddr+"/metrics", "")
+	for _, line := range []string{
+		`toodoo_http_requests_total{code="404",method="GET",route="(none)",site="none"} 1`,
+		`toodoo_host_lookups_total{result="db_unknown"} 1`,
+		`toodoo_stats_up 1`,
+		`toodoo_db_pool_max_connections `,
+		`toodoo_migrator_run_duration_seconds_count{outcome="ok"} 1`, // the CLI's migrate above
+	} {
+		if !strings.Contains(scrape, "\n"+line) {
+			t.Errorf("metrics lack %q:\n%s", line, scrape)
+		}
+	}
+	if !strings.Contains(scrape, `toodoo_http_requests_total{code="200",method="GET",route="/readyz",site="none"}`) {
+		t.Errorf("metrics lack the /readyz requests")
+	}
+	if top := httpGet(t, "http://"+metricsAddr+"/tenants/top", ""); !strings.Contains(top, `"tenants":[]`) {
+		t.Errorf("tenants/top: %s", top)
+	}
+	for _, host := range []string{"localhost", "nowhere.localhost"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "toodoo_") {
+			t.Errorf("GET /metrics on the public listener (%s): %d %.200q; want 404", host, resp.StatusCode, body)
+		}
+	}
 	db := testfactory.DB(t.Context(), t, c.vars["DATABASE_URL"])
 	if err := db.SharedTx(t.Context(), func(ctx context.Context, tx *tenancy.Tx) error {
 		return tx.Enqueue(ctx, mail.Message{To: "ops@example.com", Subject: "Served", Text: "The queue runs."})
@@ -242,4 +276,34 @@ func TestServeRuns(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("toodoo serve did not stop")
 	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// httpGet returns the body of a 200 answer to GET url, failing the test otherwise.
+func httpGet(t *testing.T, url, host string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", url, resp.StatusCode, body)
+	}
+	return string(body)
 }

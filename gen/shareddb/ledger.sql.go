@@ -10,6 +10,57 @@ import (
 	"time"
 )
 
+const ledgerCounts = `-- name: LedgerCounts :many
+SELECT s.schema_name = 'public'                 AS shared,
+       coalesce(l.applied_hash, '')::text       AS applied_hash,
+       coalesce(l.last_error, '') <> ''         AS failed,
+       count(*)::bigint                         AS schemas
+FROM (
+    SELECT 'public'::text AS schema_name
+    UNION ALL
+    SELECT t.schema_name FROM public.tenants t WHERE t.status <> 'deleted'
+) s
+LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+`
+
+type LedgerCountsRow struct {
+	Shared      bool   `json:"shared"`
+	AppliedHash string `json:"applied_hash"`
+	Failed      bool   `json:"failed"`
+	Schemas     int64  `json:"schemas"`
+}
+
+// LedgerCounts counts the schemas LedgerFleet lists ("public" and every tenant that is not
+// deleted) per applied hash and whether the last attempt failed, for metrics: the caller judges
+// each group with migrate.SchemaState, so the states agree with `toodoo migrate status`. There
+// are as many groups as hashes in the fleet (a handful), whatever the number of tenants.
+func (q *Queries) LedgerCounts(ctx context.Context) ([]LedgerCountsRow, error) {
+	rows, err := q.db.Query(ctx, ledgerCounts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerCountsRow{}
+	for rows.Next() {
+		var i LedgerCountsRow
+		if err := rows.Scan(
+			&i.Shared,
+			&i.AppliedHash,
+			&i.Failed,
+			&i.Schemas,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ledgerDelete = `-- name: LedgerDelete :exec
 DELETE FROM public.schema_ledger
 WHERE schema_name = $1

@@ -69,6 +69,20 @@ type Membership struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// One row per run of the fleet migrator that held its lock (dry runs excluded): when it ended, how long it took and how it ended. The migrator runs in a CLI process; the servers read this table for their metrics (package metrics).
+type MigrationRun struct {
+	ID              int64     `json:"id"`
+	FinishedAt      time.Time `json:"finished_at"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	// ok (every schema in the desired state), incomplete (some schema failed or was refused), stopped (the lock was lost or the run was interrupted) or error (the run could not go on, e.g. the ledger could not be read).
+	Outcome string `json:"outcome"`
+	// Schemas in the run's scope.
+	Schemas int32 `json:"schemas"`
+	// Schemas changed (or only recorded in the ledger) by the run.
+	Applied int32 `json:"applied"`
+	Failed  int32 `json:"failed"`
+}
+
 // Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged.
 type RateLimit struct {
 	// What is limited: a kind, then a SHA-256 of the client address and/or account (no address or e-mail in clear).

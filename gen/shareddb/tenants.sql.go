@@ -10,6 +10,39 @@ import (
 	"time"
 )
 
+const tenantCountByStatus = `-- name: TenantCountByStatus :many
+SELECT status, count(*)::bigint AS tenants
+FROM public.tenants
+GROUP BY status
+ORDER BY status
+`
+
+type TenantCountByStatusRow struct {
+	Status  string `json:"status"`
+	Tenants int64  `json:"tenants"`
+}
+
+// TenantCountByStatus counts the tenants per status (active, suspended, deleted), for metrics.
+func (q *Queries) TenantCountByStatus(ctx context.Context) ([]TenantCountByStatusRow, error) {
+	rows, err := q.db.Query(ctx, tenantCountByStatus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TenantCountByStatusRow{}
+	for rows.Next() {
+		var i TenantCountByStatusRow
+		if err := rows.Scan(&i.Status, &i.Tenants); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tenantDelete = `-- name: TenantDelete :exec
 DELETE FROM public.tenants
 WHERE id = $1

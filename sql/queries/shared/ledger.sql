@@ -102,3 +102,21 @@ SET last_error = excluded.last_error,
 UPDATE public.schema_ledger
 SET fingerprint = @fingerprint::text
 WHERE schema_name = ANY (@schema_names::text[]) AND applied_hash = @applied_hash::text;
+
+-- LedgerCounts counts the schemas LedgerFleet lists ("public" and every tenant that is not
+-- deleted) per applied hash and whether the last attempt failed, for metrics: the caller judges
+-- each group with migrate.SchemaState, so the states agree with `toodoo migrate status`. There
+-- are as many groups as hashes in the fleet (a handful), whatever the number of tenants.
+-- name: LedgerCounts :many
+SELECT s.schema_name = 'public'                 AS shared,
+       coalesce(l.applied_hash, '')::text       AS applied_hash,
+       coalesce(l.last_error, '') <> ''         AS failed,
+       count(*)::bigint                         AS schemas
+FROM (
+    SELECT 'public'::text AS schema_name
+    UNION ALL
+    SELECT t.schema_name FROM public.tenants t WHERE t.status <> 'deleted'
+) s
+LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3;

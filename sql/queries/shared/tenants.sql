@@ -62,3 +62,10 @@ WITH t AS (
 )
 SELECT t.*
 FROM t;
+
+-- TenantCountByStatus counts the tenants per status (active, suspended, deleted), for metrics.
+-- name: TenantCountByStatus :many
+SELECT status, count(*)::bigint AS tenants
+FROM public.tenants
+GROUP BY status
+ORDER BY status;
