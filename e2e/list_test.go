@@ -141,7 +141,7 @@ func TestListInPlace(t *testing.T) {
 		t.Errorf("Edit left the list for %s", loc)
 	}
 	b.do("type a new title and press Enter",
-		chromedp.SetValue(chromedp.CSS(`form.edit-inline input[name="title"]`), ""),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("form.edit-inline input[name=title]").value = ""`),
 		chromedp.SendKeys(chromedp.CSS(`form.edit-inline input[name="title"]`), "Task number one\n"),
 		chromedp.WaitVisible(todoXPath("Task number one")),
 	)
