@@ -216,3 +216,68 @@ func TestTokenReload(t *testing.T) {
 	)
 	b.shot("token-revoked")
 }
+
+// TestMembersConfirm: the last owner's row says why it cannot be removed before any click;
+// removing a member takes a second step; inviting a member again says it is a no-op; a pending
+// invitation is listed and can be revoked.
+func TestMembersConfirm(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	a := startApp(t)
+	ctx := t.Context()
+	const email, password = "ada@acme.example", "correct horse battery"
+	acme := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Acme Rockets", Domain: "acme.localhost", Name: "acme"})
+	u := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: password})
+	testfactory.Member(ctx, t, a.acc, acme, u, &testfactory.MemberOpts{Role: account.RoleOwner})
+	bob := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: "bob@acme.example", Password: password})
+	testfactory.Member(ctx, t, a.acc, acme, bob, &testfactory.MemberOpts{Role: account.RoleMember})
+	b.signIn(a, "acme.localhost", email, password)
+
+	b.do("open the members page", chromedp.Navigate(a.url("acme.localhost", "/members")), chromedp.WaitVisible(chromedp.ID("email")))
+	b.shot("members")
+	if note := b.text(fmt.Sprintf("#last-owner-%d", u.ID)); !strings.Contains(note, "only owner") {
+		t.Errorf("the last owner's row says %q", note)
+	}
+	if disabled := eval[bool](b, "read the button", fmt.Sprintf(`document.querySelector('button[aria-describedby="last-owner-%d"]').disabled`, u.ID)); !disabled {
+		t.Error("the last owner's Remove button can be clicked")
+	}
+
+	b.do("invite bob again",
+		chromedp.SendKeys(chromedp.ID("email"), "bob@acme.example"),
+		chromedp.Click(chromedp.CSS(`form[action="/members"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if msg := b.text(".flash"); !strings.Contains(msg, "bob@acme.example is already a member") {
+		t.Errorf("inviting a member says %q", msg)
+	}
+	b.do("invite a newcomer",
+		chromedp.SendKeys(chromedp.ID("email"), "newcomer@acme.example"),
+		chromedp.Click(chromedp.CSS(`form[action="/members"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/members/invitations/revoke"] button`)),
+	)
+	b.shot("pending-invitation")
+	b.do("revoke the invitation",
+		chromedp.Click(chromedp.CSS(`form[action="/members/invitations/revoke"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if n := eval[int](b, "count invitations", `document.querySelectorAll('form[action="/members/invitations/revoke"]').length`); n != 0 {
+		t.Errorf("%d invitations listed after revoking the only one", n)
+	}
+
+	sel := fmt.Sprintf(`#member-%d details.confirm-step`, bob.ID)
+	b.do("open the second step of removing bob",
+		chromedp.Click(chromedp.CSS(sel+" summary")),
+		chromedp.WaitVisible(chromedp.CSS(sel+" button.danger-solid")),
+	)
+	b.shot("remove-step")
+	if m, err := a.acc.ListMembers(ctx, acme.ID); err != nil || len(m) != 2 {
+		t.Fatalf("members after the first step: %v, %v", m, err)
+	}
+	b.do("confirm", chromedp.Click(chromedp.CSS(sel+" button.danger-solid")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	b.shot("removed")
+	if m, err := a.acc.ListMembers(ctx, acme.ID); err != nil || len(m) != 1 {
+		t.Errorf("members after confirming: %v, %v", m, err)
+	}
+	b.do("narrow to a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("email")))
+	b.shot("members-phone")
+}

@@ -105,7 +105,6 @@
       input.focus();
     },
     done: function (form, ok, d) {
-      if (!ok) return showToast(d.toast || d.error, false);
       var li = form.closest("li.todo");
       var row = rowFrom(d.row);
       keepScroll(function () {
@@ -129,7 +128,6 @@
       showToast(d.toast, true);
     },
     undo: function (form, ok, d) {
-      if (!ok) return showToast(d.toast || "", false);
       var row = rowFrom(d.row);
       var place = removed[row.id] || {};
       keepScroll(function () {
@@ -176,9 +174,12 @@
     }).then(function (r) {
       form.removeAttribute("data-busy");
       if (!r.ok && kind !== "add" && kind !== "save") {
-        // A refusal the list does not show in place (an undo too late): the message.
-        showToast("", false);
-        toast.textContent = r.d.error || "That did not work.";
+        // A refusal the list does not show at a field (an undo too late): its message.
+        clearTimeout(toastTimer);
+        var div = document.createElement("div");
+        div.className = "toast toast-error";
+        div.textContent = r.d.error || "That did not work.";
+        toast.replaceChildren(div);
         return;
       }
       handlers[kind](form, r.ok, r.d);
