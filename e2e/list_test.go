@@ -126,6 +126,13 @@ func TestListInPlace(t *testing.T) {
 	if title := b.text("#" + victim + " .title"); title != "Task number 30" {
 		t.Errorf("the restored row says %q", title)
 	}
+	// Ctrl+Z, with the focus where the delete left it (the next row's checkbox), undoes too.
+	b.do("delete Task number 30 again and undo with Ctrl+Z",
+		chromedp.Click(chromedp.CSS("#"+victim+` form[action$="/delete"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#toast form[action="/todos/undo"] button`)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.dispatchEvent(new KeyboardEvent("keydown", {key: "z", ctrlKey: true, bubbles: true}))`),
+		chromedp.WaitVisible(chromedp.CSS("#"+victim)),
+	)
 	b.do("reload after undo", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#"+victim)))
 	if titles := b.todoTitles(); len(titles) != 33 {
 		t.Errorf("after undo and reload the list has %d to-dos, want 33", len(titles))

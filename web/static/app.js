@@ -4,7 +4,8 @@
 //    HTML (rendered by the page's own template), and the page is patched, so focus and scroll
 //    stay where the person works. An answer that is not that JSON (signed out, a 404, a network
 //    failure) sends the form the plain way instead, and the server answers it as without script.
-//  - "Edit" edits a title in the row; the edit page stays for everyone else.
+//  - "Edit" edits a title in the row; the edit page stays for everyone else. After a delete,
+//    Ctrl+Z (Cmd+Z) outside a text field undoes it, as the toast's Undo does.
 //  - an error summary after a refused form takes the focus; a "Copy" button copies a new token.
 (function () {
   "use strict";
@@ -236,6 +237,21 @@
     input.focus();
     input.select();
   }
+
+  // A message the server rendered (after a plain POST) fades like the script's own, unless it
+  // offers to undo.
+  if (toast.firstElementChild && !toast.querySelector("form")) showToast(toast.innerHTML);
+
+  // Ctrl+Z (Cmd+Z) outside a text field presses the toast's Undo, wherever the focus is.
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "z" || !(ev.ctrlKey || ev.metaKey) || ev.shiftKey || ev.altKey) return;
+    var t = ev.target;
+    if (t.matches && t.matches("input, textarea, select, [contenteditable]")) return;
+    var undo = toast.querySelector('form[data-js="undo"]');
+    if (!undo) return;
+    ev.preventDefault();
+    send(undo, "undo");
+  });
 
   list.addEventListener("click", function (ev) {
     var link = ev.target.closest("a[data-js=edit]");
