@@ -288,3 +288,35 @@ func TestMembersConfirm(t *testing.T) {
 	b.do("narrow to a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("email")))
 	b.shot("members-phone")
 }
+
+// TestSignupErrorSummary: a sign-up with several mistakes (ann@x among them) comes back with
+// every error at once, in a summary at the top that has the focus and links to each field.
+func TestSignupErrorSummary(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	a := startApp(t)
+	b.do("send a sign-up with four mistakes",
+		chromedp.Navigate(a.url("localhost", "/signup")),
+		chromedp.WaitVisible(chromedp.ID("subdomain")),
+		chromedp.SendKeys(chromedp.ID("subdomain"), "ab"),
+		chromedp.SendKeys(chromedp.ID("email"), "ann@x"),
+		chromedp.SendKeys(chromedp.ID("password"), "short"),
+		chromedp.Click(chromedp.CSS(`form[action="/signup"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("error-summary")),
+	)
+	b.shot("signup-errors")
+	if id := eval[string](b, "read the focus", `document.activeElement.id`); id != "error-summary" {
+		t.Errorf("after the refused sign-up the focus is on %q, want the error summary", id)
+	}
+	links := eval[[]string](b, "read the summary's links", `Array.from(document.querySelectorAll("#error-summary a"), a => a.getAttribute("href"))`)
+	if want := []string{"#display_name", "#subdomain", "#email", "#password"}; strings.Join(links, " ") != strings.Join(want, " ") {
+		t.Errorf("the summary links to %q, want %q", links, want)
+	}
+	if msg := b.text("#subdomain-error"); !strings.Contains(msg, "address") {
+		t.Errorf("the address's error says %q, not the label's word", msg)
+	}
+	b.do("follow the summary's link to the e-mail field", chromedp.Click(chromedp.CSS(`#error-summary a[href="#email"]`)))
+	if id := eval[string](b, "read the focus", `document.activeElement.id`); id != "email" {
+		t.Errorf("the summary's link put the focus on %q, want the field", id)
+	}
+}
