@@ -80,11 +80,15 @@
     }
   }
 
-  // keepScroll runs patch and puts the page back where it was scrolled to.
+  // keepScroll runs patch and puts the page back where it was scrolled to, now and after the
+  // next frame's layout (the browser's scroll anchoring may move it once more).
   function keepScroll(patch) {
     var x = window.scrollX, y = window.scrollY;
     patch();
     window.scrollTo(x, y);
+    requestAnimationFrame(function () {
+      if (window.scrollY !== y) window.scrollTo(x, y);
+    });
   }
 
   var handlers = {
