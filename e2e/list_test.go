@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/toodoo/toodoo/account"
@@ -324,5 +327,61 @@ func TestSignupErrorSummary(t *testing.T) {
 	b.do("follow the summary's link to the e-mail field", chromedp.Click(chromedp.CSS(`#error-summary a[href="#email"]`)))
 	if id := eval[string](b, "read the focus", `document.activeElement.id`); id != "email" {
 		t.Errorf("the summary's link put the focus on %q, want the field", id)
+	}
+}
+
+// colorScheme makes the page's prefers-color-scheme light or dark.
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+// contrastJS defines contrast(a, b), the WCAG contrast ratio of two computed CSS colours.
+const contrastJS = `const lum = c => {
+	const [r, g, b] = c.match(/[0-9.]+/g).slice(0, 3).map(v => { v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+	return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };`
+
+// TestControlContrast: in light and dark mode, the borders of the list's field and checkboxes
+// and the focus ring stand out from what surrounds them by 3:1 at least (WCAG 1.4.11).
+func TestControlContrast(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	a := startApp(t)
+	ctx := t.Context()
+	const email, password = "ada@acme.example", "correct horse battery"
+	acme := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Acme Rockets", Domain: "acme.localhost", Name: "acme"})
+	u := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: password})
+	testfactory.Member(ctx, t, a.acc, acme, u, &testfactory.MemberOpts{Role: account.RoleOwner})
+	testfactory.Todo(ctx, t, a.db, acme, &testfactory.TodoOpts{CreatedBy: u.ID, Title: "Water the plants"})
+	b.signIn(a, "acme.localhost", email, password)
+	for _, scheme := range []string{"light", "dark"} {
+		b.do("switch to "+scheme, colorScheme(scheme), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("title")))
+		b.do("focus the field", chromedp.Focus(chromedp.ID("title")))
+		b.shot("contrast-" + scheme)
+		ratios := eval[map[string]float64](b, "measure", "(() => {"+contrastJS+`
+			const css = (sel, prop) => getComputedStyle(document.querySelector(sel))[prop];
+			const page = css("body", "backgroundColor"), card = css("ul.todos", "backgroundColor");
+			return {
+				"field border / field": contrast(css("#title", "borderTopColor"), css("#title", "backgroundColor")),
+				"field border / page": contrast(css("#title", "borderTopColor"), page),
+				"checkbox border / list": contrast(css("li.todo .check", "borderTopColor"), card),
+				"focus ring / page": contrast(css("#title", "outlineColor"), page),
+			};
+		})()`)
+		t.Logf("%s mode: %v", scheme, ratios)
+		for what, ratio := range ratios {
+			if ratio < 3 {
+				t.Errorf("%s mode: %s contrast %.2f:1, want 3:1 at least", scheme, what, ratio)
+			}
+		}
+		if css := eval[string](b, "read the outline", `getComputedStyle(document.getElementById("title")).outlineStyle`); css == "none" {
+			t.Errorf("%s mode: the focused field has no outline", scheme)
+		}
 	}
 }
