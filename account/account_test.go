@@ -112,7 +112,11 @@ func TestNormalizeEmail(t *testing.T) {
 		ok       bool
 	}{
 		{"  Ann@Example.com ", "Ann@Example.com", true},
-		{"a@b", "a@b", true},
+		{"a@b.c", "a@b.c", true},
+		{"ann@x", "", false},
+		{"ann@x.", "", false},
+		{"ann@.x", "", false},
+		{"ann@x..y", "", false},
 		{"", "", false},
 		{"ann", "", false},
 		{"@example.com", "", false},

@@ -99,3 +99,38 @@ func consumeInvitation(ctx context.Context, q *shareddb.Queries, tenantID int64,
 	}
 	return inv, nil
 }
+
+// PendingInvitation is an invitation not accepted yet, as the members page lists it: one per
+// address, the newest.
+type PendingInvitation struct {
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ListPendingInvitations lists tenantID's live invitations (not used, not expired), by address.
+func (s *Service) ListPendingInvitations(ctx context.Context, tenantID int64) ([]PendingInvitation, error) {
+	rows, err := s.q.InvitationListPending(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("account: list invitations: %w", err)
+	}
+	out := make([]PendingInvitation, len(rows))
+	for i, r := range rows {
+		out[i] = PendingInvitation{Email: r.Email, Role: r.Role, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt}
+	}
+	return out, nil
+}
+
+// RevokeInvitations withdraws every live invitation of email (in any letter case) to tenantID:
+// their links stop working. Returns ENOTFOUND if there was none.
+func (s *Service) RevokeInvitations(ctx context.Context, tenantID int64, email string) error {
+	n, err := s.q.InvitationRevoke(ctx, shareddb.InvitationRevokeParams{TenantID: tenantID, Email: strings.TrimSpace(email)})
+	if err != nil {
+		return fmt.Errorf("account: revoke invitations: %w", err)
+	}
+	if n == 0 {
+		return toodoo.Errorf(toodoo.ENOTFOUND, "There is no pending invitation for this address.")
+	}
+	return nil
+}

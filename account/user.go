@@ -64,8 +64,10 @@ func userFromRow(r shareddb.User) User {
 	return User{ID: r.ID, Email: r.Email, IsSuperuser: r.IsSuperuser, CreatedAt: r.CreatedAt, EmailVerified: r.EmailVerified}
 }
 
-// NormalizeEmail trims an address and checks its shape loosely (something@something, at most
-// 254 bytes, no spaces or control characters). Case is kept as typed; uniqueness ignores it.
+// NormalizeEmail trims an address and checks its shape loosely (something@domain.tld: a domain
+// with a dot, neither first nor last nor doubled; at most 254 bytes, no spaces or control
+// characters). Case is kept as typed; uniqueness ignores it. This is the one rule for an
+// address: sign-up, invitations, the CLI and the reset form all call it.
 func NormalizeEmail(email string) (string, error) {
 	e := strings.TrimSpace(email)
 	at := strings.LastIndexByte(e, '@')
@@ -76,10 +78,19 @@ func NormalizeEmail(email string) (string, error) {
 		return "", toodoo.Invalid("email", "The email address is too long: at most %d characters.", MaxEmailBytes)
 	case at <= 0 || at == len(e)-1:
 		return "", toodoo.Invalid("email", "%q is not an email address.", e)
+	case !plausibleDomain(e[at+1:]):
+		return "", toodoo.Invalid("email", "%q is not an email address: the part after @ needs a dot, as in name@example.com.", e)
 	case strings.IndexFunc(e, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
 		return "", toodoo.Invalid("email", "An email address cannot contain spaces or control characters.")
 	}
 	return e, nil
+}
+
+// plausibleDomain reports whether the part of an address after the @ looks like a domain on the
+// Internet: labels separated by dots, at least two, none empty ("x", "x.", ".x" and "x..y" are
+// not; mail to "ann@x" would go nowhere).
+func plausibleDomain(d string) bool {
+	return strings.Contains(d, ".") && !strings.HasPrefix(d, ".") && !strings.HasSuffix(d, ".") && !strings.Contains(d, "..")
 }
 
 // errDuplicateEmail is the one message for a taken address, whatever its case.

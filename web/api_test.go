@@ -148,8 +148,8 @@ func TestAPITokens(t *testing.T) {
 	b := setup(t)
 	br := b.browser(firstHost)
 	br.login(b.dave.Email)
-	rec := br.post("/tokens", "name", "backup <script>")
-	wantStatus(t, rec, http.StatusOK)
+	wantRedirect(t, br.post("/tokens", "name", "backup <script>"), "/tokens")
+	rec := br.get("/tokens")
 	doc := parseHTML(t, rec)
 	secrets := texts(doc, byID("new-token"))
 	if len(secrets) != 1 || !strings.HasPrefix(secrets[0], "tdo_") {
@@ -207,7 +207,8 @@ func TestAPITokens(t *testing.T) {
 	// Another user cannot revoke it.
 	other := b.browser(firstHost)
 	other.login(b.alice.Email)
+	wantStatus(t, other.post(fmt.Sprintf("/tokens/%d/revoke", toks[0].ID), "confirm", "yes"), http.StatusNotFound)
 	wantStatus(t, other.post(fmt.Sprintf("/tokens/%d/revoke", toks[0].ID)), http.StatusNotFound)
-	wantRedirect(t, br.post(fmt.Sprintf("/tokens/%d/revoke", toks[0].ID)), "/tokens")
+	wantRedirect(t, br.post(fmt.Sprintf("/tokens/%d/revoke", toks[0].ID), "confirm", "yes"), "/tokens")
 	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusUnauthorized)
 }

@@ -45,7 +45,7 @@ func (s *Server) handleMemberInvite(w http.ResponseWriter, r *http.Request, emai
 	if err != nil {
 		return err
 	}
-	flash(r, "ok", "Invitation sent to "+email+": they join as "+role+" when they accept it (the link works for 7 days).")
+	flash(r, "ok", "Invitation sent to "+email+": they join as "+withArticle(role)+" when they accept it (the link works for 7 days).")
 	s.redirect(w, r, "/members")
 	return nil
 }

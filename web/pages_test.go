@@ -64,11 +64,11 @@ func TestTodoPages(t *testing.T) {
 
 	wantRedirect(t, br.post("/todos", "title", "Water plants", "status", "open"), "/?status=open")
 	rec = br.get("/?status=open")
-	if got := texts(parseHTML(t, rec), byClass("p", "flash")); len(got) != 1 || !strings.Contains(got[0], "Water plants") {
+	if got := texts(parseHTML(t, rec), byClass("div", "toast")); len(got) != 1 || !strings.Contains(got[0], "Water plants") {
 		t.Fatalf("flash %q", got)
 	}
 	// The flash is shown once.
-	if got := texts(parseHTML(t, br.get("/")), byClass("p", "flash")); len(got) != 0 {
+	if got := texts(parseHTML(t, br.get("/")), byClass("div", "toast")); len(got) != 0 {
 		t.Fatalf("flash shown twice: %q", got)
 	}
 	wantRedirect(t, br.post("/todos", "title", "Pay rent"), "/")
@@ -184,16 +184,16 @@ func TestMembers(t *testing.T) {
 	if m, err := b.accounts.Membership(t.Context(), b.dave.ID, b.first.ID); err != nil || m.Role != "owner" {
 		t.Fatalf("dave's membership %+v, %v", m, err)
 	}
-	wantRedirect(t, owner.post(fmt.Sprintf("/members/%d/remove", b.carol.ID)), "/members")
+	wantRedirect(t, owner.post(fmt.Sprintf("/members/%d/remove", b.carol.ID), "confirm", "yes"), "/members")
 	if _, err := b.accounts.Membership(t.Context(), b.carol.ID, b.first.ID); err == nil {
 		t.Fatal("carol is still a member")
 	}
-	wantStatus(t, owner.post(fmt.Sprintf("/members/%d/remove", b.carol.ID)), http.StatusNotFound)
+	wantStatus(t, owner.post(fmt.Sprintf("/members/%d/remove", b.carol.ID), "confirm", "yes"), http.StatusNotFound)
 
 	// The last owner: in second, bob is the only owner.
 	bob := b.browser(secondHost)
 	bob.login(b.bob.Email)
-	wantRedirect(t, bob.post(fmt.Sprintf("/members/%d/remove", b.bob.ID)), "/members")
+	wantRedirect(t, bob.post(fmt.Sprintf("/members/%d/remove", b.bob.ID), "confirm", "yes"), "/members")
 	if got := texts(parseHTML(t, bob.get("/members")), byClass("p", "flash")); len(got) != 1 || !strings.Contains(got[0], "last owner") {
 		t.Fatalf("flash %q", got)
 	}

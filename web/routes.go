@@ -56,6 +56,7 @@ func (s *Server) routes() http.Handler {
 	app.Handle("/todos/{id:[0-9]+}", s.handle(s.handleTodoUpdate)).Methods(http.MethodPost)
 	app.Handle("/todos/{id:[0-9]+}/done", s.handle(s.handleTodoDone)).Methods(http.MethodPost)
 	app.Handle("/todos/{id:[0-9]+}/delete", s.handle(s.handleTodoDelete)).Methods(http.MethodPost)
+	app.Handle("/todos/undo", s.handle(s.handleTodoRestore)).Methods(http.MethodPost)
 	app.Handle("/tokens", s.handle(s.handleTokenIndex)).Methods(http.MethodGet, http.MethodHead)
 	app.Handle("/tokens", s.handle(s.handleTokenCreate)).Methods(http.MethodPost)
 	app.Handle("/tokens/{id:[0-9]+}/revoke", s.handle(s.handleTokenRevoke)).Methods(http.MethodPost)
@@ -66,6 +67,7 @@ func (s *Server) routes() http.Handler {
 	members.Handle("/members", s.handle(s.handleMemberAdd)).Methods(http.MethodPost)
 	members.Handle("/members/{uid:[0-9]+}/role", s.handle(s.handleMemberRole)).Methods(http.MethodPost)
 	members.Handle("/members/{uid:[0-9]+}/remove", s.handle(s.handleMemberRemove)).Methods(http.MethodPost)
+	members.Handle("/members/invitations/revoke", s.handle(s.handleInvitationRevoke)).Methods(http.MethodPost)
 
 	// A workspace's JSON API: session cookie or bearer token (see authenticate).
 	api := s.newRouter()

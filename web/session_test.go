@@ -148,7 +148,7 @@ func TestRemovedMemberTokensRevoked(t *testing.T) {
 
 	owner := b.browser(firstHost)
 	owner.login(b.alice.Email)
-	wantRedirect(t, owner.post(fmt.Sprintf("/members/%d/remove", b.dave.ID)), "/members")
+	wantRedirect(t, owner.post(fmt.Sprintf("/members/%d/remove", b.dave.ID), "confirm", "yes"), "/members")
 	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusUnauthorized)
 	b.member(b.first, b.dave, account.RoleMember)
 	wantStatus(t, script.api(http.MethodGet, "/api/v1/todos", "", token), http.StatusUnauthorized)
@@ -242,7 +242,7 @@ func TestOwnerLeaves(t *testing.T) {
 	b.member(b.first, b.dave, account.RoleOwner)
 	alice := b.browser(firstHost)
 	alice.login(b.alice.Email)
-	wantRedirect(t, alice.post(fmt.Sprintf("/members/%d/remove", b.alice.ID)), "/login")
+	wantRedirect(t, alice.post(fmt.Sprintf("/members/%d/remove", b.alice.ID), "confirm", "yes"), "/login")
 	rec := alice.get("/login")
 	wantStatus(t, rec, http.StatusOK)
 	if got := texts(parseHTML(t, rec), byClass("p", "flash")); len(got) != 1 || got[0] != "You have left First Team." {

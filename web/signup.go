@@ -42,22 +42,23 @@ var reservedSubdomains = map[string]bool{
 var subdomainPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,30}[a-z0-9]$`)
 
 // validateSubdomain returns the normalized subdomain and the tenant (schema) name for it, or an
-// EINVALID error about the field "subdomain".
+// EINVALID error about the field "subdomain". The messages call it "address", as the form's
+// label does.
 func validateSubdomain(sub string) (subdomain, name string, err error) {
 	sub = strings.ToLower(strings.TrimSpace(sub))
 	switch {
 	case sub == "":
-		return "", "", toodoo.Invalid("subdomain", "Choose a subdomain.")
+		return "", "", toodoo.Invalid("subdomain", "Choose an address.")
 	case len(sub) < 3 || len(sub) > 32:
-		return "", "", toodoo.Invalid("subdomain", "The subdomain must be 3 to 32 characters long.")
+		return "", "", toodoo.Invalid("subdomain", "The address must be 3 to 32 characters long.")
 	case !subdomainPattern.MatchString(sub) || strings.Contains(sub, "--"):
-		return "", "", toodoo.Invalid("subdomain", "Use lowercase letters, digits and single hyphens, starting with a letter.")
+		return "", "", toodoo.Invalid("subdomain", "Use lowercase letters, digits and single hyphens in the address, starting with a letter.")
 	case reservedSubdomains[sub], strings.HasPrefix(sub, "pg-"), strings.HasPrefix(sub, "toodoo"):
-		return "", "", toodoo.Invalid("subdomain", "The subdomain %q is reserved. Please choose another.", sub)
+		return "", "", toodoo.Invalid("subdomain", "The address %q is reserved. Please choose another.", sub)
 	}
 	name = strings.ReplaceAll(sub, "-", "_")
 	if err := tenancy.ValidateSchemaName(name); err != nil {
-		return "", "", toodoo.Invalid("subdomain", "The subdomain %q is reserved. Please choose another.", sub)
+		return "", "", toodoo.Invalid("subdomain", "The address %q is reserved. Please choose another.", sub)
 	}
 	return sub, name, nil
 }
@@ -166,6 +167,14 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 		fieldErr("subdomain", err)
 	} else {
 		p.Subdomain = sub
+		// A taken address is reported with the other errors, not after they are fixed. (The
+		// answer is the same whoever asks: addresses in use are public.)
+		switch taken, err := s.subdomainTaken(ctx, name, sub+"."+s.cfg.BaseDomain); {
+		case err != nil:
+			return err
+		case taken:
+			fieldErr("subdomain", errTaken(sub))
+		}
 	}
 	var email string
 	if signedIn == nil {
@@ -181,7 +190,7 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 	}
 	host := sub + "." + s.cfg.BaseDomain
 	taken := func() error {
-		fieldErr("subdomain", toodoo.Invalid("subdomain", "The subdomain %q is taken. Please choose another.", sub))
+		fieldErr("subdomain", errTaken(sub))
 		return s.render(w, r, http.StatusBadRequest, "signup.html", p)
 	}
 	sent := func() error {
@@ -254,22 +263,32 @@ func (s *Server) handleSignupSubmit(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// errTaken is the refusal of an address in use.
+func errTaken(sub string) error {
+	return toodoo.Invalid("subdomain", "The address %q is taken. Please choose another.", sub)
+}
+
+// subdomainTaken reports whether a workspace has the tenant name or the host already.
+func (s *Server) subdomainTaken(ctx context.Context, name, host string) (bool, error) {
+	if _, err := s.db.Get(ctx, name); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		return err == nil, err
+	}
+	if _, err := s.db.ResolveHost(ctx, host); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
+		return err == nil, err
+	}
+	return false, nil
+}
+
 // signupExisting answers an anonymous sign-up with an address that has an account: the same as
 // for a new address, after the same checks (a taken subdomain is refused alike) and about the
 // same work (the password is hashed as a new account's would be, and thrown away; it is never
 // compared), and the address's owner gets a mail.
 func (s *Server) signupExisting(w http.ResponseWriter, r *http.Request, u account.User, password, name, host string, taken, sent func() error) error {
 	ctx := r.Context()
-	if _, err := s.db.Get(ctx, name); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
-		if err != nil {
-			return err
-		}
-		return taken()
-	}
-	if _, err := s.db.ResolveHost(ctx, host); toodoo.ErrorCode(err) != toodoo.ENOTFOUND {
-		if err != nil {
-			return err
-		}
+	switch taken2, err := s.subdomainTaken(ctx, name, host); {
+	case err != nil:
+		return err
+	case taken2:
 		return taken()
 	}
 	if _, err := s.accounts.Params.Hash(password); err != nil {

@@ -225,6 +225,8 @@ func TestTemplatesFitCSP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Our one script, from our own origin (script-src 'self'); no inline script.
+		b = bytes.ReplaceAll(b, []byte(`<script src="{{static "app.js"}}" defer></script>`), nil)
 		for _, bad := range []string{`style="`, "<style", "<script", "http://", "https://", " on"} {
 			if bad == " on" {
 				for _, ev := range []string{" onclick=", " onsubmit=", " onload="} {

@@ -290,6 +290,67 @@ func (q *Queries) InvitationInsert(ctx context.Context, arg InvitationInsertPara
 	return err
 }
 
+const invitationListPending = `-- name: InvitationListPending :many
+SELECT DISTINCT ON (lower(email)) email, role, created_at, expires_at
+FROM public.invitations
+WHERE tenant_id = $1 AND used_at IS NULL AND expires_at > now()
+ORDER BY lower(email), created_at DESC
+`
+
+type InvitationListPendingRow struct {
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// InvitationListPending lists a tenant's live invitations, one per address (the newest), for
+// the members page.
+func (q *Queries) InvitationListPending(ctx context.Context, tenantID int64) ([]InvitationListPendingRow, error) {
+	rows, err := q.db.Query(ctx, invitationListPending, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InvitationListPendingRow{}
+	for rows.Next() {
+		var i InvitationListPendingRow
+		if err := rows.Scan(
+			&i.Email,
+			&i.Role,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const invitationRevoke = `-- name: InvitationRevoke :execrows
+DELETE FROM public.invitations
+WHERE tenant_id = $1 AND lower(email) = lower($2) AND used_at IS NULL AND expires_at > now()
+`
+
+type InvitationRevokeParams struct {
+	TenantID int64  `json:"tenant_id"`
+	Email    string `json:"email"`
+}
+
+// InvitationRevoke deletes every live invitation of an address to a tenant (any letter case);
+// it reports how many went.
+func (q *Queries) InvitationRevoke(ctx context.Context, arg InvitationRevokeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, invitationRevoke, arg.TenantID, arg.Email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const loginTokenConsume = `-- name: LoginTokenConsume :one
 UPDATE public.login_tokens
 SET used_at = now()

@@ -7,6 +7,7 @@ package tenantdb
 
 import (
 	"context"
+	"time"
 )
 
 const todoCounts = `-- name: TodoCounts :one
@@ -179,6 +180,40 @@ func (q *Queries) TodoPage(ctx context.Context, arg TodoPageParams) ([]Todo, err
 		return nil, err
 	}
 	return items, nil
+}
+
+const todoRestore = `-- name: TodoRestore :execrows
+INSERT INTO todos (id, title, done, created_by, created_at, updated_at, completed_at)
+OVERRIDING SYSTEM VALUE
+VALUES ($1, $2, $3, $4, $5, now(), $6)
+ON CONFLICT (id) DO NOTHING
+`
+
+type TodoRestoreParams struct {
+	ID          int64      `json:"id"`
+	Title       string     `json:"title"`
+	Done        bool       `json:"done"`
+	CreatedBy   int64      `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+}
+
+// TodoRestore puts a deleted to-do back as it was, with its id (undo of a delete: the id was
+// taken from the identity sequence before, so no new to-do can have it). A to-do that is there
+// already (undone twice) is left as it is and 0 rows are reported.
+func (q *Queries) TodoRestore(ctx context.Context, arg TodoRestoreParams) (int64, error) {
+	result, err := q.db.Exec(ctx, todoRestore,
+		arg.ID,
+		arg.Title,
+		arg.Done,
+		arg.CreatedBy,
+		arg.CreatedAt,
+		arg.CompletedAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const todoUpdate = `-- name: TodoUpdate :one

@@ -34,6 +34,20 @@ SET used_at = now()
 WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
 RETURNING tenant_id, email, role;
 
+-- InvitationListPending lists a tenant's live invitations, one per address (the newest), for
+-- the members page.
+-- name: InvitationListPending :many
+SELECT DISTINCT ON (lower(email)) email, role, created_at, expires_at
+FROM public.invitations
+WHERE tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
+ORDER BY lower(email), created_at DESC;
+
+-- InvitationRevoke deletes every live invitation of an address to a tenant (any letter case);
+-- it reports how many went.
+-- name: InvitationRevoke :execrows
+DELETE FROM public.invitations
+WHERE tenant_id = @tenant_id AND lower(email) = lower(@email) AND used_at IS NULL AND expires_at > now();
+
 -- name: APITokenInsert :one
 INSERT INTO public.api_tokens (tenant_id, user_id, name, token_hash)
 VALUES (@tenant_id, @user_id, @name, @token_hash)

@@ -55,3 +55,12 @@ RETURNING id, title, done, created_by, created_at, updated_at, completed_at;
 -- name: TodoDelete :execrows
 DELETE FROM todos
 WHERE id = @id;
+
+-- TodoRestore puts a deleted to-do back as it was, with its id (undo of a delete: the id was
+-- taken from the identity sequence before, so no new to-do can have it). A to-do that is there
+-- already (undone twice) is left as it is and 0 rows are reported.
+-- name: TodoRestore :execrows
+INSERT INTO todos (id, title, done, created_by, created_at, updated_at, completed_at)
+OVERRIDING SYSTEM VALUE
+VALUES (@id, @title, @done, @created_by, @created_at, now(), sqlc.narg(completed_at))
+ON CONFLICT (id) DO NOTHING;
