@@ -77,6 +77,8 @@ type app struct {
 	acc  *account.Service
 	port int
 	mail *mailtest.Server
+	// direct is the database's URL without the connection pooler (for writes of fixtures in bulk).
+	direct string
 }
 
 // url returns the URL of path on host ("localhost", "acme.localhost"), which the browser
@@ -118,7 +120,7 @@ func startApp(t *testing.T) *app {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box}
+	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box, direct: direct}
 }
 
 // browser is one headless Chromium tab with a place for its screenshots.
