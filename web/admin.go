@@ -148,7 +148,7 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		return err
 	}
 	p.Summary = summarize(groups, hash)
-	if p.Recent, p.Failures, err = s.db.RecentLedger(ctx, 5); err != nil {
+	if p.Recent, p.Failures, err = s.db.RecentLedger(ctx, 3); err != nil {
 		return err
 	}
 	p.Title = "Platform admin"

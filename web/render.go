@@ -60,6 +60,13 @@ func parseViews() (*views, error) {
 			return t.UTC().Format("2006-01-02")
 		},
 		"sub": func(a, b int64) int64 { return a - b },
+		// initial is the first letter of s, upper-cased, for an avatar.
+		"initial": func(s string) string {
+			for _, r := range s {
+				return strings.ToUpper(string(r))
+			}
+			return ""
+		},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
