@@ -150,3 +150,142 @@ func TestEveryPage(t *testing.T) {
 	b.visit("tokens", a.url("acme.localhost", "/tokens"), main)
 	b.visit("password", a.url("acme.localhost", "/password"), main)
 }
+
+// TestWorkspaceMenu: a member of two workspaces, signed in on one with a password, moves to the
+// other through the workspace menu without typing a password again; "All workspaces" then
+// shows them signed in on the public site, with both workspaces listed.
+func TestWorkspaceMenu(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	a := startApp(t)
+	ctx := t.Context()
+	const (
+		email    = "grace@example.com"
+		password = "correct horse battery"
+		betaTodo = "Only in Beta"
+	)
+	acme := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Acme Rockets", Domain: "acme.localhost", Name: "acme"})
+	beta := testfactory.Tenant(ctx, t, a.db, &testfactory.TenantOpts{Def: a.def, DisplayName: "Beta Labs", Domain: "beta.localhost", Name: "beta"})
+	u := testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: password})
+	testfactory.Member(ctx, t, a.acc, acme, u, &testfactory.MemberOpts{Role: account.RoleOwner})
+	testfactory.Member(ctx, t, a.acc, beta, u, nil)
+	testfactory.Todo(ctx, t, a.db, beta, &testfactory.TodoOpts{CreatedBy: u.ID, Title: betaTodo})
+
+	b.signIn(a, "acme.localhost", email, password)
+	for _, width := range []int64{desktopWidth, phoneWidth} {
+		vp := chromedp.EmulateViewport(desktopWidth, desktopHeight)
+		if width == phoneWidth {
+			vp = chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile)
+		}
+		b.do("open the workspace menu",
+			vp,
+			chromedp.Navigate(a.url("acme.localhost", "/")),
+			chromedp.WaitVisible(chromedp.CSS(".ws-menu summary")),
+			chromedp.Click(chromedp.CSS(".ws-menu summary")),
+			chromedp.WaitVisible(chromedp.CSS(".ws-menu .menu-panel")),
+		)
+		b.shot(fmt.Sprintf("workspace-menu-%d", width))
+		if w := b.pageWidth(); w > int(width) {
+			t.Errorf("with the workspace menu open at %dpx the page is %dpx wide", width, w)
+		}
+		b.do("open the account menu",
+			chromedp.Click(chromedp.CSS(".ws-menu summary")),
+			chromedp.Click(chromedp.CSS(".account-menu summary")),
+			chromedp.WaitVisible(chromedp.CSS(".account-menu .menu-panel")),
+		)
+		b.shot(fmt.Sprintf("account-menu-%d", width))
+		if w := b.pageWidth(); w > int(width) {
+			t.Errorf("with the account menu open at %dpx the page is %dpx wide", width, w)
+		}
+	}
+
+	b.do("choose Beta Labs in the workspace menu",
+		chromedp.EmulateViewport(desktopWidth, desktopHeight),
+		chromedp.Navigate(a.url("acme.localhost", "/")),
+		chromedp.Click(chromedp.CSS(".ws-menu summary")),
+		chromedp.Click(chromedp.Search(`//details[contains(@class,"ws-menu")]//button[contains(., "Beta Labs")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+	)
+	b.shot("switch-continue")
+	if loc := b.location(); !strings.HasPrefix(loc, a.url("beta.localhost", "/login/token")) {
+		t.Fatalf("the menu led to %s, want beta's one-time link", loc)
+	}
+	b.do("continue to Beta Labs",
+		chromedp.Click(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+		chromedp.WaitVisible(todoXPath(betaTodo)),
+	)
+	b.shot("beta-after-switch")
+	if got, want := b.location(), a.url("beta.localhost", "/"); got != want {
+		t.Errorf("after switching the browser is at %s, want %s", got, want)
+	}
+	if header := b.text("header"); !strings.Contains(header, "Beta Labs") {
+		t.Errorf("header %q: want Beta Labs", header)
+	}
+
+	// Back to acme: signed in there already, the link leads straight on.
+	b.do("go back to Acme through the menu",
+		chromedp.Click(chromedp.CSS(".ws-menu summary")),
+		chromedp.Click(chromedp.Search(`//details[contains(@class,"ws-menu")]//button[contains(., "Acme Rockets")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//a[contains(@class,"brand") and contains(., "Acme Rockets")]`)),
+		chromedp.WaitVisible(chromedp.ID("title")),
+	)
+	if got, want := b.location(), a.url("acme.localhost", "/"); got != want {
+		t.Errorf("back on acme at %s, want %s", got, want)
+	}
+
+	// All workspaces: the public site, signed in.
+	b.do("open All workspaces",
+		chromedp.Click(chromedp.CSS(".ws-menu summary")),
+		chromedp.Click(chromedp.Search(`//details[contains(@class,"ws-menu")]//button[normalize-space(.)="All workspaces"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/login/token"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".ws-list")),
+	)
+	b.shot("public-after-switch")
+	if got, want := b.location(), a.url("localhost", "/"); got != want {
+		t.Errorf("All workspaces led to %s, want %s", got, want)
+	}
+	if list := b.text(".ws-list"); !strings.Contains(list, "Acme Rockets") || !strings.Contains(list, "Beta Labs") {
+		t.Errorf("the public home lists %q", list)
+	}
+	if header := b.text("header"); !strings.Contains(header, email) {
+		t.Errorf("the public site's header %q does not show %s signed in", header, email)
+	}
+}
+
+// TestAdminThousandTenants: the platform admin with 1,000 tenants is a small page (under 200 KB)
+// whose search box finds a tenant.
+func TestAdminThousandTenants(t *testing.T) {
+	t.Parallel()
+	b := newBrowser(t)
+	a := startApp(t)
+	ctx := t.Context()
+	const (
+		email    = "root@example.com"
+		password = "correct horse battery"
+	)
+	testfactory.User(ctx, t, a.acc, &testfactory.UserOpts{Email: email, Password: password, Superuser: true})
+	testfactory.RegistryFleet(ctx, t, a.direct, 1000, &testfactory.RegistryFleetOpts{BaseDomain: "localhost", DesiredHash: a.def.TenantHash()})
+
+	b.signIn(a, "localhost", email, password)
+	b.visit("admin-1000", a.url("localhost", "/admin"), "table")
+	size := run(b, "measure the HTML", chromedp.Evaluate[int](`document.documentElement.outerHTML.length`))
+	t.Logf("the admin page with 1,000 tenants: %d characters of HTML", size)
+	if size >= 200_000 {
+		t.Errorf("the admin page is %d characters, want under 200 KB", size)
+	}
+	b.do("search for a tenant",
+		chromedp.SendKeys(chromedp.ID("q"), "fleet_0642"),
+		chromedp.Click(chromedp.CSS(`form[role="search"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("tenant-fleet_0642")),
+	)
+	b.shot("admin-search")
+	if n := run(b, "count the rows", chromedp.Evaluate[int](`document.querySelectorAll("tr[id^=tenant-]").length`)); n != 1 {
+		t.Errorf("the search lists %d tenants, want 1", n)
+	}
+	b.do("open a row's actions",
+		chromedp.Click(chromedp.CSS("#tenant-fleet_0642 .row-menu summary")),
+		chromedp.WaitVisible(chromedp.CSS("#tenant-fleet_0642 .row-menu .menu-panel")),
+	)
+	b.shot("admin-row-menu")
+}
