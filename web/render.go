@@ -183,11 +183,13 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	case err == errUnknownHost:
 		heading = "No workspace at this address"
 		data.Unknown, data.OffSite = true, true
-		data.Hint = "Check the address for a typing mistake. If the workspace was renamed or closed, ask its owner for the new address, or sign in on Toodoo's home page to see the workspaces you belong to."
+		data.Message = "This address does not lead to any Toodoo workspace."
+		data.Hint = "Check it for a typing mistake. If the workspace moved or closed, ask its owner for the new address, or sign in on Toodoo's home page to see the workspaces you belong to."
 	case toodoo.ErrorCode(err) == toodoo.ESUSPENDED && !siteFrom(r.Context()).Public && r.URL.Path != "/switch":
 		heading = "This workspace is suspended"
 		data.Suspended, data.OffSite = true, true
-		data.Hint = "Its to-dos are kept, but nobody can open them until it is resumed. If you are a member, ask the workspace's owner to contact the platform's administrators; owners, reply to the administrators' message or write to them to have it resumed. Your other workspaces are not affected."
+		data.Message = "“" + tenantFrom(r.Context()).DisplayName + "” has been suspended by Toodoo's administrators. Its to-dos are kept, but nobody can open them until it is resumed."
+		data.Hint = "Members: ask your workspace's owner. Owners: contact Toodoo's administrators to have it resumed. Your other workspaces are not affected."
 	}
 	data.Title, data.Heading = heading, heading
 	if rerr := s.render(w, r, status, "error.html", data); rerr != nil {
