@@ -223,7 +223,12 @@ func (b *browser) fail(what string, err error) {
 // shot saves a full-page PNG of the current page as NN-name.png.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	png := run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	b.save(name, run(b, "screenshot "+name, chromedp.FullScreenshot(100)))
+}
+
+// save saves a PNG as NN-name.png.
+func (b *browser) save(name string, png []byte) {
+	b.t.Helper()
 	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		b.t.Fatalf("screenshot %s is not a PNG", name)
 	}

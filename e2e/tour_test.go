@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -31,6 +32,9 @@ func (b *browser) visit(name, url, ready string) {
 	b.shot(name + "-1280")
 	if w := b.pageWidth(); w > desktopWidth {
 		b.t.Errorf("%s at %dpx is %dpx wide: it scrolls sideways", name, desktopWidth, w)
+	}
+	if h := run(b, "measure the header", chromedp.Evaluate[float64](`document.querySelector("header").getBoundingClientRect().height`)); h > 64 {
+		b.t.Errorf("%s at %dpx: the header is %.0fpx tall, want one line", name, desktopWidth, h)
 	}
 	b.do("open "+name+" at "+fmt.Sprint(phoneWidth)+"px",
 		chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile),
@@ -149,6 +153,26 @@ func TestEveryPage(t *testing.T) {
 	b.visit("members", a.url("acme.localhost", "/members"), main)
 	b.visit("tokens", a.url("acme.localhost", "/tokens"), main)
 	b.visit("password", a.url("acme.localhost", "/password"), main)
+
+	// The README's picture: a workspace with a few to-dos, at a desktop's size. Saved with the
+	// screenshots, and to $TOODOO_README_SCREENSHOT when set (docs/screenshot.png: run
+	// `TOODOO_README_SCREENSHOT=$PWD/docs/screenshot.png go test ./e2e/ -run TestEveryPage`).
+	for _, title := range []string{"Order 40 T-shirts for the launch", "Send the press kit to the three magazines", "Review the Q3 budget with Grace", "Book the venue for the launch party"} {
+		testfactory.Todo(ctx, t, a.db, beta, &testfactory.TodoOpts{CreatedBy: ada.ID, Title: title})
+	}
+	b.signIn(a, "beta.localhost", email, password)
+	b.do("open beta's to-dos at 1280x600",
+		chromedp.EmulateViewport(desktopWidth, 600),
+		chromedp.Navigate(a.url("beta.localhost", "/")),
+		chromedp.WaitVisible(chromedp.ID("title")),
+	)
+	png := run(b, "capture the README's picture", chromedp.CaptureScreenshot())
+	b.save("readme", png)
+	if path := os.Getenv("TOODOO_README_SCREENSHOT"); path != "" {
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestWorkspaceMenu: a member of two workspaces, signed in on one with a password, moves to the
