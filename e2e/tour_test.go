@@ -144,6 +144,19 @@ func TestEveryPage(t *testing.T) {
 	b.signIn(a, "localhost", email, password)
 	b.visit("public-home-signed-in", a.url("localhost", "/"), main)
 	b.visit("admin", a.url("localhost", "/admin"), "table")
+	b.do("create a tenant with a bad name",
+		chromedp.EmulateViewport(desktopWidth, desktopHeight),
+		chromedp.Navigate(a.url("localhost", "/admin")),
+		chromedp.Click(chromedp.CSS(".new-tenant summary")),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "Bad Name!"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/tenants"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("name-error")),
+	)
+	b.shot("admin-new-tenant-error-1280")
+	if y := run(b, "locate the error", chromedp.Evaluate[float64](`document.getElementById("name-error").getBoundingClientRect().top`)); y > desktopHeight {
+		t.Errorf("the new tenant's error is %.0fpx down the page, out of sight", y)
+	}
 	b.visit("public-password", a.url("localhost", "/password"), main)
 
 	// Signed in on a workspace.
