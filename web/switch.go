@@ -19,6 +19,11 @@ import (
 // switchPublic is the value of the switch form's "to" that means the public site.
 const switchPublic = "public"
 
+// switchClientScope is the client budget that issuing one-time links with the menu spends (the
+// login budget's size: a person switches a few times a minute at most; a script minting tokens
+// in a loop is slowed down).
+const switchClientScope = "switch"
+
 // errNoSuchWorkspace is the answer for a workspace the user may not switch to, whether or not
 // it exists: the menu lists only the user's own.
 var errNoSuchWorkspace = toodoo.Errorf(toodoo.ENOTFOUND, "You are not a member of this workspace.")
@@ -53,10 +58,14 @@ func (s *Server) userWorkspaces(ctx context.Context, u *user) ([]menuWorkspace, 
 // the public site ("to" is "public"), signed in there: it issues a one-time login token for the
 // user on the target's host, valid account.SwitchTokenTTL, and redirects to the target's
 // /login/token page, which spends it (see handleLoginTokenShow). The target must be an active
-// workspace the user is a member of; anything else is not found, and no token is issued.
+// workspace the user is a member of; anything else is not found, and no token is issued. Each
+// switch spends the client address's switchClientScope budget (429 when it is spent).
 func (s *Server) handleSwitch(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
+	if err := s.limitClient(ctx, switchClientScope); err != nil {
+		return err
+	}
 	next := safeNext(r.PostFormValue("next"))
 	var tenantID int64
 	host := s.cfg.BaseDomain

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/tenancy"
@@ -206,4 +207,27 @@ func mustQuery(t *testing.T, pathQuery, name string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get(name)
+}
+
+// TestSwitchLimited: minting one-time links through the menu spends the client address's
+// budget: past it, 429 with Retry-After, and no token.
+func TestSwitchLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *Config) { c.LoginLimits.Client = account.Limit{Burst: 3, Every: time.Hour} })
+	b.member(b.second, b.alice, account.RoleMember)
+	first := b.browser(firstHost)
+	first.login(b.alice.Email)
+	second := strconv.FormatInt(b.second.ID, 10)
+	for range 3 {
+		switchLink(t, first, second)
+	}
+	before := b.loginTokens(b.alice.ID)
+	rec := first.post("/switch", "to", second)
+	wantStatus(t, rec, http.StatusTooManyRequests)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if b.loginTokens(b.alice.ID) != before {
+		t.Error("a token was issued past the budget")
+	}
 }
