@@ -12,32 +12,40 @@ import (
 
 const tenantAdminPage = `-- name: TenantAdminPage :many
 SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
-       coalesce(d.domain, '')::text                                         AS primary_domain,
+       p.primary_domain,
        (SELECT count(*) FROM public.domains a WHERE a.tenant_id = t.id)     AS domain_count,
        (SELECT count(*) FROM public.memberships m WHERE m.tenant_id = t.id) AS member_count,
-       coalesce(l.applied_hash, '')::text                                   AS applied_hash,
-       l.applied_at,
-       coalesce(l.last_error, '')::text                                     AS last_error,
-       l.last_error_at,
-       count(*) OVER ()                                                     AS total
-FROM public.tenants t
-LEFT JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
-LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
-WHERE t.status <> 'deleted'
-  AND ($1::text = '' OR t.status = $1::text)
-  AND ($2::text = ''
-       OR t.schema_name ILIKE '%' || $2::text || '%'
-       OR t.display_name ILIKE '%' || $2::text || '%'
-       OR EXISTS (SELECT 1 FROM public.domains a
-                  WHERE a.tenant_id = t.id AND a.domain ILIKE '%' || $2::text || '%'))
-  AND CASE $3::text
-          WHEN '' THEN true
-          WHEN 'failed' THEN coalesce(l.last_error, '') <> ''
-          WHEN 'current' THEN coalesce(l.last_error, '') = '' AND l.applied_hash = $4::text
-          ELSE coalesce(l.last_error, '') = '' AND l.applied_hash IS DISTINCT FROM $4::text
-      END
+       p.applied_hash, p.applied_at, p.last_error, p.last_error_at, p.total
+FROM (
+    -- The page first (the counts above are then computed for its rows only).
+    SELECT t.id,
+           coalesce(d.domain, '')::text        AS primary_domain,
+           coalesce(l.applied_hash, '')::text  AS applied_hash,
+           l.applied_at,
+           coalesce(l.last_error, '')::text    AS last_error,
+           l.last_error_at,
+           count(*) OVER ()                    AS total
+    FROM public.tenants t
+    LEFT JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
+    WHERE t.status <> 'deleted'
+      AND ($1::text = '' OR t.status = $1::text)
+      AND ($2::text = ''
+           OR t.schema_name ILIKE '%' || $2::text || '%'
+           OR t.display_name ILIKE '%' || $2::text || '%'
+           OR EXISTS (SELECT 1 FROM public.domains a
+                      WHERE a.tenant_id = t.id AND a.domain ILIKE '%' || $2::text || '%'))
+      AND CASE $3::text
+              WHEN '' THEN true
+              WHEN 'failed' THEN coalesce(l.last_error, '') <> ''
+              WHEN 'current' THEN coalesce(l.last_error, '') = '' AND l.applied_hash = $4::text
+              ELSE coalesce(l.last_error, '') = '' AND l.applied_hash IS DISTINCT FROM $4::text
+          END
+    ORDER BY t.schema_name
+    LIMIT $6::int OFFSET $5::int
+) p
+JOIN public.tenants t ON t.id = p.id
 ORDER BY t.schema_name
-LIMIT $6::int OFFSET $5::int
 `
 
 type TenantAdminPageParams struct {
