@@ -236,7 +236,7 @@ table "memberships" {
 
 table "login_tokens" {
   schema  = schema.public
-  comment = "One-time, short-lived tokens that sign a user in on one tenant host (after sign-up)."
+  comment = "One-time, short-lived tokens that sign a user in on one host (after sign-up, and when switching workspaces)."
   column "token_hash" {
     type = bytea
     null = false
@@ -246,8 +246,9 @@ table "login_tokens" {
     null = false
   }
   column "tenant_id" {
-    type = bigint
-    null = false
+    type    = bigint
+    null    = true
+    comment = "The workspace whose host the token signs in on; NULL: the public site."
   }
   column "expires_at" {
     type = timestamptz

@@ -371,6 +371,29 @@ func TestLoginToken(t *testing.T) {
 	_, err = b.svc.ConsumeLoginToken(ctx, first.ID, "")
 	wantCode(t, err, toodoo.EUNAUTHORIZED)
 
+	// A token for the public site (tenant 0, the workspace menu's "All workspaces") is spent
+	// there only, and a workspace's token is not good there.
+	public, err := b.svc.IssueLoginToken(ctx, u.ID, 0, account.SwitchTokenTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.svc.ConsumeLoginToken(ctx, first.ID, public)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+	if id, err := b.svc.CheckLoginToken(ctx, 0, public); err != nil || id != u.ID {
+		t.Fatalf("CheckLoginToken(public) = %d, %v; want %d", id, err, u.ID)
+	}
+	if id, err := b.svc.ConsumeLoginToken(ctx, 0, public); err != nil || id != u.ID {
+		t.Fatalf("ConsumeLoginToken(public) = %d, %v; want %d", id, err, u.ID)
+	}
+	_, err = b.svc.ConsumeLoginToken(ctx, 0, public) // reuse
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+	other, err := b.svc.IssueLoginToken(ctx, u.ID, second.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.svc.ConsumeLoginToken(ctx, 0, other)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+
 	// Only the hash is stored.
 	var n int
 	if err := b.db.Pool().QueryRow(ctx, "SELECT count(*) FROM public.login_tokens WHERE token_hash = convert_to($1, 'UTF8')", token).Scan(&n); err != nil || n != 0 {

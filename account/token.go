@@ -17,8 +17,9 @@ import (
 
 // Lifetimes of the one-time secrets.
 const (
-	LoginTokenTTL = 15 * time.Minute   // sign-up's redirect leads to a page with a button
-	InvitationTTL = 7 * 24 * time.Hour // an invitation link is passed on by a person
+	LoginTokenTTL  = 15 * time.Minute   // sign-up's redirect leads to a page with a button
+	SwitchTokenTTL = 2 * time.Minute    // the workspace menu's redirect is followed at once
+	InvitationTTL  = 7 * 24 * time.Hour // an invitation link is passed on by a person
 )
 
 // APITokenPrefix starts every API token, so that a leaked one is recognisable (secret scanners,
@@ -45,8 +46,8 @@ func hashSecret(s string) []byte {
 // megabyte, say); any string of a sane length still just fails to match.
 func plausibleSecret(s string) bool { return s != "" && len(s) <= 128 }
 
-// IssueLoginToken returns a one-time token that signs userID in on tenantID within ttl
-// (LoginTokenTTL if ttl <= 0).
+// IssueLoginToken returns a one-time token that signs userID in on tenantID's host (0: the
+// public site) within ttl (LoginTokenTTL if ttl <= 0).
 func (s *Service) IssueLoginToken(ctx context.Context, userID, tenantID int64, ttl time.Duration) (string, error) {
 	return issueLoginToken(ctx, s.q, userID, tenantID, ttl)
 }
@@ -78,25 +79,26 @@ func issueLoginToken(ctx context.Context, q *shareddb.Queries, userID, tenantID 
 // tenant.
 var errBadLoginToken = toodoo.Errorf(toodoo.EUNAUTHORIZED, "This sign-in link is invalid or has expired. Please sign in.")
 
-// CheckLoginToken reports whether token is a live login token on tenantID, without spending it:
-// the page behind the link shows a button when it is, so that link scanners and prefetchers,
-// which GET (or HEAD) it, burn nothing. Returns EUNAUTHORIZED if the token is unknown, used,
-// expired or was issued for another tenant.
-func (s *Service) CheckLoginToken(ctx context.Context, tenantID int64, token string) error {
+// CheckLoginToken reports whether token is a live login token on tenantID (0: the public site),
+// without spending it, and returns its user's id: the page behind the link shows a button when
+// it is, so that link scanners and prefetchers, which GET (or HEAD) it, burn nothing. Returns
+// EUNAUTHORIZED if the token is unknown, used, expired or was issued for another tenant.
+func (s *Service) CheckLoginToken(ctx context.Context, tenantID int64, token string) (int64, error) {
 	if !plausibleSecret(token) {
-		return errBadLoginToken
+		return 0, errBadLoginToken
 	}
-	_, err := s.q.LoginTokenGet(ctx, shareddb.LoginTokenGetParams{TokenHash: hashSecret(token), TenantID: tenantID})
+	userID, err := s.q.LoginTokenGet(ctx, shareddb.LoginTokenGetParams{TokenHash: hashSecret(token), TenantID: tenantID})
 	switch {
 	case errors.Is(err, toodoo.ErrNotFound):
-		return errBadLoginToken
+		return 0, errBadLoginToken
 	case err != nil:
-		return fmt.Errorf("account: check login token: %w", err)
+		return 0, fmt.Errorf("account: check login token: %w", err)
 	}
-	return nil
+	return userID, nil
 }
 
-// ConsumeLoginToken spends a login token on tenantID and returns its user's id. Returns
+// ConsumeLoginToken spends a login token on tenantID (0: the public site) and returns its user's
+// id. Returns
 // EUNAUTHORIZED if the token is unknown, used, expired or was issued for another tenant.
 func (s *Service) ConsumeLoginToken(ctx context.Context, tenantID int64, token string) (int64, error) {
 	if !plausibleSecret(token) {

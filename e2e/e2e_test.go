@@ -3,7 +3,8 @@
 //
 // What the handler tests in package web cannot show, these do: that the pages work as a person
 // uses them (forms, redirects across hosts, host-only cookies in a browser's cookie jar), and
-// what they look like. Every page visited is saved as a PNG under the artifacts folder
+// what they look like. Every page visited is saved as a PNG at a desktop's width (1280 px) and a
+// phone's (390 px), and must not be wider than either, under the artifacts folder
 // ($TOODOO_ARTIFACTS/e2e, or e2e/artifacts when unset; git-ignored), one folder per test.
 //
 // Without a browser the tests skip locally and fail under CI (CI set). The browser is the first
@@ -77,6 +78,8 @@ type app struct {
 	acc  *account.Service
 	port int
 	mail *mailtest.Server
+	// direct is the database's URL without the connection pooler (for writes of fixtures in bulk).
+	direct string
 }
 
 // url returns the URL of path on host ("localhost", "acme.localhost"), which the browser
@@ -118,7 +121,7 @@ func startApp(t *testing.T) *app {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box}
+	return &app{db: db, def: def, acc: account.New(db), port: ln.Addr().(*net.TCPAddr).Port, mail: box, direct: direct}
 }
 
 // browser is one headless Chromium tab with a place for its screenshots.
@@ -152,7 +155,7 @@ func newBrowser(t *testing.T) *browser {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, background networking off, ...
 		chromedp.ExecPath(execPath),
 		chromedp.NoSandbox, // as root in a container, Chromium's sandbox cannot start
-		chromedp.WindowSize(1100, 800),
+		chromedp.WindowSize(desktopWidth, desktopHeight),
 		chromedp.Flag("disable-gpu", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("no-proxy-server", true),
@@ -218,10 +221,35 @@ func (b *browser) fail(what string, err error) {
 	b.t.Fatalf("%s: %v", what, err)
 }
 
-// shot saves a full-page PNG of the current page as NN-name.png.
+// Viewports every page is looked at in: a desktop window and a phone (an iPhone 14's CSS
+// pixels).
+const (
+	desktopWidth, desktopHeight = 1280, 900
+	phoneWidth, phoneHeight     = 390, 844
+)
+
+// shot saves full-page PNGs of the current page as it looks on a desktop (NN-name-1280.png) and
+// on a phone (NN-name-390.png), resizing the viewport in place (no reload: the page may be the
+// answer to a POST), and fails the test if the page is wider than either: every page the tests
+// visit is checked for sideways scrolling. The desktop viewport is restored afterwards.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	png := run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	for _, vp := range []struct {
+		width, height int64
+		opts          []chromedp.EmulateViewportOption
+	}{{desktopWidth, desktopHeight, nil}, {phoneWidth, phoneHeight, []chromedp.EmulateViewportOption{chromedp.EmulateMobile}}} {
+		b.do(fmt.Sprintf("resize to %dpx", vp.width), chromedp.EmulateViewport(vp.width, vp.height, vp.opts...))
+		b.save(fmt.Sprintf("%s-%d", name, vp.width), run(b, "screenshot "+name, chromedp.FullScreenshot(100)))
+		if w := run(b, "measure the page", chromedp.Evaluate[int](`Math.max(document.documentElement.scrollWidth, document.body ? document.body.scrollWidth : 0)`)); w > int(vp.width) {
+			b.t.Errorf("%s at %dpx is %dpx wide: it scrolls sideways", name, vp.width, w)
+		}
+	}
+	b.do("resize back to the desktop", chromedp.EmulateViewport(desktopWidth, desktopHeight))
+}
+
+// save saves a PNG as NN-name.png.
+func (b *browser) save(name string, png []byte) {
+	b.t.Helper()
 	if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		b.t.Fatalf("screenshot %s is not a PNG", name)
 	}
@@ -376,10 +404,10 @@ func TestSeedScenario(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(todoXPath(todo)),
 	)
-	b.shot("acme-phone")
 	if w := run(b, "measure the page", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
 		t.Errorf("on a 390px wide screen the page is %dpx wide: it scrolls sideways", w)
 	}
+	b.shot("acme-phone")
 }
 
 // TestBrowserResolvesLocalhostSubdomains checks the premise of `task dev` and of the scenario:

@@ -14,19 +14,6 @@ import (
 	"github.com/toodoo/toodoo/internal/testfactory"
 )
 
-// signIn signs in on host through the real form and waits for the list.
-func (b *browser) signIn(a *app, host, email, password string) {
-	b.t.Helper()
-	b.do("sign in on "+host,
-		chromedp.Navigate(a.url(host, "/login")),
-		chromedp.WaitVisible(chromedp.ID("password")),
-		chromedp.SendKeys(chromedp.ID("email"), email),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("title")),
-	)
-}
-
 // eval runs a script in the page and returns its value.
 func eval[T any](b *browser, what, js string) T {
 	b.t.Helper()

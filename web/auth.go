@@ -243,49 +243,76 @@ func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) error 
 type loginTokenPage struct {
 	page
 	Token string
+	Next  string
+	Email string // whom the link signs in
 }
 
 // errBadLoginLink is the answer for a one-time link that cannot be used (any more).
 const errBadLoginLink = "This sign-in link is invalid, used or expired. Please sign in."
 
-// handleLoginTokenShow is the page behind the one-time link that sign-up redirects to: a button
-// that signs in. Looking at the link (GET or HEAD, as link scanners and prefetchers do) spends
-// nothing; only the button's POST does.
+// handleLoginTokenShow is the page behind the one-time links that sign-up and the workspace
+// menu redirect to (on a workspace's host or the public site): a button that signs in, saying
+// as whom. Looking at the link (GET or HEAD, as link scanners and prefetchers do) spends
+// nothing; only the button's POST does. One exception: a visitor signed in here already as the
+// link's user (who went back and forth between workspaces) is sent on, and the link spent, since
+// it changes nothing.
 func (s *Server) handleLoginTokenShow(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	t := siteFrom(ctx).Tenant
+	tenantID := tenantFrom(ctx).ID
 	token := r.URL.Query().Get("t")
-	if err := s.accounts.CheckLoginToken(ctx, t.ID, token); err != nil {
+	next := safeNext(r.URL.Query().Get("next"))
+	uid, err := s.accounts.CheckLoginToken(ctx, tenantID, token)
+	if err != nil {
 		return s.loginTokenRefused(w, r, err)
 	}
-	return s.render(w, r, http.StatusOK, "login_token.html", &loginTokenPage{page: page{Title: "Continue to " + t.DisplayName}, Token: token})
+	if u := userFrom(ctx); u != nil && u.ID == uid && !u.ViaToken && r.Method == http.MethodGet {
+		if _, err := s.accounts.ConsumeLoginToken(ctx, tenantID, token); err != nil {
+			return s.loginTokenRefused(w, r, err)
+		}
+		s.redirect(w, r, next)
+		return nil
+	}
+	tu, err := s.accounts.GetUser(ctx, uid)
+	if err != nil {
+		return s.loginTokenRefused(w, r, err)
+	}
+	p := &loginTokenPage{Token: token, Next: next, Email: tu.Email}
+	p.Title = "Continue"
+	return s.render(w, r, http.StatusOK, "login_token.html", p)
 }
 
 // handleLoginToken signs in with a one-time token, posted by the page behind the link. The
-// token is bound to this workspace, expires within minutes and works once.
+// token is bound to its user and to this host (a workspace, or the public site), expires within
+// minutes and works once; on a workspace the user must still be a member (or a superuser).
 func (s *Server) handleLoginToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	t := siteFrom(ctx).Tenant
+	st := siteFrom(ctx)
+	t := st.Tenant
 	if err := s.limitClient(ctx, account.LoginClientScope); err != nil {
 		return err
 	}
+	next := safeNext(r.PostFormValue("next"))
 	uid, err := s.accounts.ConsumeLoginToken(ctx, t.ID, r.PostFormValue("t"))
-	if err == nil {
-		var u account.User
-		if u, err = s.accounts.GetUser(ctx, uid); err == nil {
-			if _, merr := s.accounts.Membership(ctx, uid, t.ID); merr != nil && !u.IsSuperuser {
-				err = merr
-			} else {
-				if err := s.signIn(r, t.ID, u.ID); err != nil {
-					return err
-				}
-				flash(r, "ok", "Welcome to "+t.DisplayName+"!")
-				s.redirect(w, r, "/")
-				return nil
-			}
+	if err != nil {
+		return s.loginTokenRefused(w, r, err)
+	}
+	u, err := s.accounts.GetUser(ctx, uid)
+	if err != nil {
+		return s.loginTokenRefused(w, r, err)
+	}
+	if !st.Public && !u.IsSuperuser {
+		if _, err := s.accounts.Membership(ctx, uid, t.ID); err != nil {
+			return s.loginTokenRefused(w, r, err)
 		}
 	}
-	return s.loginTokenRefused(w, r, err)
+	if err := s.signIn(r, t.ID, u.ID); err != nil {
+		return err
+	}
+	if !st.Public {
+		flash(r, "ok", "Welcome to "+t.DisplayName+"!")
+	}
+	s.redirect(w, r, next)
+	return nil
 }
 
 // loginTokenRefused shows the sign-in form with errBadLoginLink for a token that is unknown,

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -269,9 +270,20 @@ func TestHome(t *testing.T) {
 	br := b.browser("www." + testBase)
 	br.login(b.alice.Email)
 	rec = br.get("/")
-	links := findAll(parseHTML(t, rec), func(n *nodeT) bool { return n.Data == "a" && strings.Contains(attr(n, "href"), "."+testBase) })
-	if len(links) != 1 || attr(links[0], "href") != "http://"+firstHost+"/" {
-		t.Fatalf("alice's workspaces: %v", texts(parseHTML(t, rec), byClass("a", "")))
+	// Each workspace is a button that signs her in there (handleSwitch): in the list and in the
+	// workspace menu.
+	doc := parseHTML(t, rec)
+	if got := texts(doc, byClass("span", "ws-title")); len(got) != 1 || got[0] != "First Team" {
+		t.Fatalf("alice's workspaces: %q", got)
+	}
+	switches := findAll(doc, func(n *nodeT) bool {
+		return n.Data == "input" && attr(n, "name") == "to" && attr(n, "value") == strconv.FormatInt(b.first.ID, 10)
+	})
+	if len(switches) != 2 {
+		t.Fatalf("%d forms switch to first, want 2 (the list and the menu)", len(switches))
+	}
+	if strings.Contains(rec.Body.String(), secondHost) || strings.Contains(rec.Body.String(), "Second Team") {
+		t.Fatal("alice's home shows bob's workspace")
 	}
 }
 

@@ -52,6 +52,21 @@ func parseViews() (*views, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
+		// dateShort is a date that fits a table cell: the day, in UTC.
+		"dateShort": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02")
+		},
+		"sub": func(a, b int64) int64 { return a - b },
+		// initial is the first letter of s, upper-cased, for an avatar.
+		"initial": func(s string) string {
+			for _, r := range s {
+				return strings.ToUpper(string(r))
+			}
+			return ""
+		},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -84,11 +99,23 @@ type page struct {
 	Flash     string
 	FlashKind string // "ok" or "error"
 	Path      string
+	PublicURL string // the public site's address (scheme, host, port), for links off a workspace
+
+	// Workspaces are the signed-in user's workspaces, for the workspace menu.
+	Workspaces []menuWorkspace
+	// Wide pages get a wider column: their tables need it.
+	Wide bool
+	// OffSite pages are served on hosts that lead nowhere usable (unknown, suspended): their
+	// links go to the public site.
+	OffSite bool
 }
 
 func (p *page) base() *page { return p }
 
 type pageData interface{ base() *page }
+
+// widePages get the wide layout: their tables have more columns than a text column holds.
+var widePages = map[string]bool{"admin.html": true, "members.html": true, "tokens.html": true}
 
 // render executes a page into a buffer and writes it only if that worked, so a template error
 // becomes a clean 500 instead of half a page. It also writes the session if it changed (the
@@ -109,6 +136,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	p.User = userFrom(ctx)
 	p.Path = r.URL.Path
+	p.PublicURL = s.siteURL(r, s.cfg.BaseDomain)
+	p.Wide = widePages[name]
+	if p.User != nil && !p.User.ViaToken {
+		// The menu is a convenience: a page still renders without it.
+		if ws, err := s.userWorkspaces(ctx, p.User); err != nil {
+			s.logger.WarnContext(ctx, "workspace menu", "error", err)
+		} else {
+			p.Workspaces = ws
+		}
+	}
 	if sess := info(ctx).Session; sess != nil {
 		p.FlashKind, p.Flash = sess.popFlash()
 	}
@@ -130,21 +167,31 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // errorPage is the page for every error.
 type errorPage struct {
 	page
-	Status  int
-	Heading string
-	Message string
+	Status    int
+	Heading   string
+	Message   string
+	Hint      string // what to do now, when there is more to say than the message
+	Suspended bool   // a suspended workspace's page
+	Unknown   bool   // an unknown host's page
 }
 
 // renderError renders the error page; if even that fails, plain text.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	heading := http.StatusText(status)
+	data := &errorPage{Status: status, Message: errorMessage(err)}
 	switch {
 	case err == errUnknownHost:
 		heading = "No workspace at this address"
-	case toodoo.ErrorCode(err) == toodoo.ESUSPENDED:
+		data.Unknown, data.OffSite = true, true
+		data.Message = "This address does not lead to any Toodoo workspace."
+		data.Hint = "Check it for a typing mistake. If the workspace moved or closed, ask its owner for the new address, or sign in on Toodoo's home page to see the workspaces you belong to."
+	case toodoo.ErrorCode(err) == toodoo.ESUSPENDED && !siteFrom(r.Context()).Public && r.URL.Path != "/switch":
 		heading = "This workspace is suspended"
+		data.Suspended, data.OffSite = true, true
+		data.Message = "“" + tenantFrom(r.Context()).DisplayName + "” has been suspended by Toodoo's administrators. Its to-dos are kept, but nobody can open them until it is resumed."
+		data.Hint = "Members: ask your workspace's owner. Owners: contact Toodoo's administrators to have it resumed. Your other workspaces are not affected."
 	}
-	data := &errorPage{page: page{Title: heading}, Status: status, Heading: heading, Message: errorMessage(err)}
+	data.Title, data.Heading = heading, heading
 	if rerr := s.render(w, r, status, "error.html", data); rerr != nil {
 		s.logger.Error("render error page", "error", rerr)
 		http.Error(w, errorMessage(err), status)

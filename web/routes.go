@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -18,7 +19,8 @@ import (
 // lose 405s: a matcher that matches on a later route clears an earlier method mismatch.)
 //
 // The chain in front of them, outermost first: request log, panic recovery, security headers,
-// trusted proxies, health checks (which answer on any host), host resolution, the schema gate
+// trusted proxies, health checks (which answer on any host), the static files (on any host, so
+// that the pages of unknown and suspended hosts are styled), host resolution, the schema gate
 // (web/gate.go: a tenant whose schema the code cannot work with gets 503), cross-origin POST
 // refusal, body limit, authentication.
 func (s *Server) routes() http.Handler {
@@ -41,8 +43,6 @@ func (s *Server) routes() http.Handler {
 	// A workspace's pages.
 	ws := s.newRouter()
 	s.accountRoutes(ws)
-	ws.Handle("/login/token", s.handle(s.handleLoginTokenShow)).Methods(http.MethodGet, http.MethodHead)
-	ws.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodPost)
 	ws.Handle("/verify", s.handle(s.handleVerifyShow)).Methods(http.MethodGet, http.MethodHead)
 	ws.Handle("/verify", s.handle(s.handleVerifySubmit)).Methods(http.MethodPost)
 	ws.Handle("/invite", s.handle(s.handleInviteShow)).Methods(http.MethodGet, http.MethodHead)
@@ -97,6 +97,7 @@ func (s *Server) routes() http.Handler {
 	h = cop.Handler(h)
 	h = s.gate(h)
 	h = s.resolveHost(h)
+	h = s.serveStatic(h)
 	h = s.health(h)
 	h = s.trustProxies(h)
 	h = s.securityHeaders(h)
@@ -134,12 +135,14 @@ func (s *Server) subrouter(route *mux.Route) *mux.Router {
 	return r
 }
 
-// accountRoutes are on every host: the stylesheet, signing in and out, the password and the
-// sessions.
+// accountRoutes are on every host: signing in and out (with a one-time link too), moving to
+// another workspace, the password and the sessions. (The stylesheet is served before the host
+// is resolved: see serveStatic.)
 func (s *Server) accountRoutes(r *mux.Router) {
-	r.PathPrefix("/static/").Handler(staticHandler()).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginShow)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/login", s.handle(s.handleLoginSubmit)).Methods(http.MethodPost)
+	r.Handle("/login/token", s.handle(s.handleLoginTokenShow)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/login/token", s.handle(s.handleLoginToken)).Methods(http.MethodPost)
 	r.Handle("/logout", s.handle(s.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/password/forgot", s.handle(s.handleForgotShow)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/password/forgot", s.handle(s.handleForgotSubmit)).Methods(http.MethodPost)
@@ -152,6 +155,26 @@ func (s *Server) accountRoutes(r *mux.Router) {
 	signedIn.Handle("/password", s.handle(s.handlePasswordChange)).Methods(http.MethodPost)
 	signedIn.Handle("/logout/everywhere", s.handle(s.handleLogoutEverywhere)).Methods(http.MethodPost)
 	signedIn.Handle("/sessions/{id:[0-9]+}/end", s.handle(s.handleSessionEnd)).Methods(http.MethodPost)
+	signedIn.Handle("/switch", s.handle(s.handleSwitch)).Methods(http.MethodPost)
+}
+
+// serveStatic serves the embedded stylesheet (and any other static file) under /static/ on every
+// host, before host resolution: the 404 page of an unknown host and the 403 page of a suspended
+// workspace link to it like every page. The files are the same for every host and say nothing
+// about any tenant; other methods get 405.
+func (s *Server) serveStatic(next http.Handler) http.Handler {
+	static := staticHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !strings.HasPrefix(r.URL.Path, "/static/"):
+			next.ServeHTTP(w, r)
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			static.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			s.writeError(w, r, errMethodNotAllowed)
+		}
+	})
 }
 
 // health answers /healthz (the process is up) and /readyz (it can serve now) on any host,

@@ -78,32 +78,14 @@ func (s *Server) siteURL(r *http.Request, host string) string {
 type homePage struct {
 	page
 	BaseDomain string
-	Workspaces []workspaceLink
 }
 
-type workspaceLink struct {
-	Name string
-	URL  string
-	Role string
-}
-
-// handleHomeShow shows what Toodoo is and, to a signed-in visitor, their workspaces. It shows
-// nothing of any tenant to anyone else.
+// handleHomeShow shows what Toodoo is and, to a signed-in visitor, their workspaces, each a
+// button that signs them in there (see handleSwitch). It shows nothing of any tenant to anyone
+// else.
 func (s *Server) handleHomeShow(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+	// The signed-in visitor's workspaces come with every page (page.Workspaces, the menu's).
 	p := &homePage{page: page{Title: "Simple shared to-do lists"}, BaseDomain: s.cfg.BaseDomain}
-	if u := userFrom(ctx); u != nil {
-		workspaces, err := s.accounts.ListWorkspaces(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		for _, ws := range workspaces {
-			if ws.PrimaryDomain == "" || ws.Status != tenancy.StatusActive {
-				continue
-			}
-			p.Workspaces = append(p.Workspaces, workspaceLink{Name: ws.DisplayName, URL: s.siteURL(r, ws.PrimaryDomain) + "/", Role: ws.Role})
-		}
-	}
 	return s.render(w, r, http.StatusOK, "home.html", p)
 }
 

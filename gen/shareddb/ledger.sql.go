@@ -132,6 +132,87 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 	return items, nil
 }
 
+const ledgerRecentApplied = `-- name: LedgerRecentApplied :many
+SELECT l.schema_name, coalesce(l.applied_hash, '')::text AS applied_hash, l.applied_at,
+       coalesce(l.change_class, '')::text AS change_class
+FROM public.schema_ledger l
+LEFT JOIN public.tenants t ON t.schema_name = l.schema_name
+WHERE l.applied_at IS NOT NULL AND (l.schema_name = 'public' OR t.status <> 'deleted')
+ORDER BY l.applied_at DESC, l.schema_name
+LIMIT $1::int
+`
+
+type LedgerRecentAppliedRow struct {
+	SchemaName  string     `json:"schema_name"`
+	AppliedHash string     `json:"applied_hash"`
+	AppliedAt   *time.Time `json:"applied_at"`
+	ChangeClass string     `json:"change_class"`
+}
+
+// LedgerRecentApplied lists the latest migrations the ledger records, newest first, of "public"
+// and of tenants that are not deleted (spare schemas are left out), for the platform admin.
+func (q *Queries) LedgerRecentApplied(ctx context.Context, lim int32) ([]LedgerRecentAppliedRow, error) {
+	rows, err := q.db.Query(ctx, ledgerRecentApplied, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerRecentAppliedRow{}
+	for rows.Next() {
+		var i LedgerRecentAppliedRow
+		if err := rows.Scan(
+			&i.SchemaName,
+			&i.AppliedHash,
+			&i.AppliedAt,
+			&i.ChangeClass,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const ledgerRecentFailures = `-- name: LedgerRecentFailures :many
+SELECT l.schema_name, l.last_error::text AS last_error, l.last_error_at
+FROM public.schema_ledger l
+LEFT JOIN public.tenants t ON t.schema_name = l.schema_name
+WHERE coalesce(l.last_error, '') <> '' AND (l.schema_name = 'public' OR t.status <> 'deleted')
+ORDER BY l.last_error_at DESC NULLS LAST, l.schema_name
+LIMIT $1::int
+`
+
+type LedgerRecentFailuresRow struct {
+	SchemaName  string     `json:"schema_name"`
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
+}
+
+// LedgerRecentFailures lists the schemas whose last migration failed, latest failure first, as
+// LedgerRecentApplied does.
+func (q *Queries) LedgerRecentFailures(ctx context.Context, lim int32) ([]LedgerRecentFailuresRow, error) {
+	rows, err := q.db.Query(ctx, ledgerRecentFailures, lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerRecentFailuresRow{}
+	for rows.Next() {
+		var i LedgerRecentFailuresRow
+		if err := rows.Scan(&i.SchemaName, &i.LastError, &i.LastErrorAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ledgerRecordApplied = `-- name: LedgerRecordApplied :exec
 
 WITH l AS (

@@ -52,11 +52,12 @@ type Invitation struct {
 	CreatedAt time.Time  `json:"created_at"`
 }
 
-// One-time, short-lived tokens that sign a user in on one tenant host (after sign-up).
+// One-time, short-lived tokens that sign a user in on one host (after sign-up, and when switching workspaces).
 type LoginToken struct {
-	TokenHash []byte     `json:"token_hash"`
-	UserID    int64      `json:"user_id"`
-	TenantID  int64      `json:"tenant_id"`
+	TokenHash []byte `json:"token_hash"`
+	UserID    int64  `json:"user_id"`
+	// The workspace whose host the token signs in on; NULL: the public site.
+	TenantID  *int64     `json:"tenant_id"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at"`
 }

@@ -10,6 +10,113 @@ import (
 	"time"
 )
 
+const tenantAdminPage = `-- name: TenantAdminPage :many
+SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at,
+       p.primary_domain,
+       (SELECT count(*) FROM public.domains a WHERE a.tenant_id = t.id)     AS domain_count,
+       (SELECT count(*) FROM public.memberships m WHERE m.tenant_id = t.id) AS member_count,
+       p.applied_hash, p.applied_at, p.last_error, p.last_error_at, p.total
+FROM (
+    -- The page first (the counts above are then computed for its rows only).
+    SELECT t.id,
+           coalesce(d.domain, '')::text        AS primary_domain,
+           coalesce(l.applied_hash, '')::text  AS applied_hash,
+           l.applied_at,
+           coalesce(l.last_error, '')::text    AS last_error,
+           l.last_error_at,
+           count(*) OVER ()                    AS total
+    FROM public.tenants t
+    LEFT JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
+    WHERE t.status <> 'deleted'
+      AND ($1::text = '' OR t.status = $1::text)
+      AND ($2::text = ''
+           OR t.schema_name ILIKE '%' || $2::text || '%'
+           OR t.display_name ILIKE '%' || $2::text || '%'
+           OR EXISTS (SELECT 1 FROM public.domains a
+                      WHERE a.tenant_id = t.id AND a.domain ILIKE '%' || $2::text || '%'))
+      AND CASE $3::text
+              WHEN '' THEN true
+              WHEN 'failed' THEN coalesce(l.last_error, '') <> ''
+              WHEN 'current' THEN coalesce(l.last_error, '') = '' AND l.applied_hash = $4::text
+              ELSE coalesce(l.last_error, '') = '' AND l.applied_hash IS DISTINCT FROM $4::text
+          END
+    ORDER BY t.schema_name
+    LIMIT $6::int OFFSET $5::int
+) p
+JOIN public.tenants t ON t.id = p.id
+ORDER BY t.schema_name
+`
+
+type TenantAdminPageParams struct {
+	Status     string `json:"status"`
+	Query      string `json:"query"`
+	State      string `json:"state"`
+	Desired    string `json:"desired"`
+	PageOffset int32  `json:"page_offset"`
+	PageSize   int32  `json:"page_size"`
+}
+
+type TenantAdminPageRow struct {
+	Tenant        Tenant     `json:"tenant"`
+	PrimaryDomain string     `json:"primary_domain"`
+	DomainCount   int64      `json:"domain_count"`
+	MemberCount   int64      `json:"member_count"`
+	AppliedHash   string     `json:"applied_hash"`
+	AppliedAt     *time.Time `json:"applied_at"`
+	LastError     string     `json:"last_error"`
+	LastErrorAt   *time.Time `json:"last_error_at"`
+	Total         int64      `json:"total"`
+}
+
+// TenantAdminPage is one page of the platform admin's tenant list: tenants that are not deleted,
+// whose name, display name or a domain contains @query (ILIKE, wildcards escaped by the caller),
+// of @status (” for any) and schema state @state (” for any), by name. The state rule is
+// migrate.SchemaState's, written in SQL so that the filter pages in the database (a test holds
+// the two together): failed when the ledger has an error, current when it records @desired,
+// behind otherwise. total is the number of matching tenants, on every row.
+func (q *Queries) TenantAdminPage(ctx context.Context, arg TenantAdminPageParams) ([]TenantAdminPageRow, error) {
+	rows, err := q.db.Query(ctx, tenantAdminPage,
+		arg.Status,
+		arg.Query,
+		arg.State,
+		arg.Desired,
+		arg.PageOffset,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TenantAdminPageRow{}
+	for rows.Next() {
+		var i TenantAdminPageRow
+		if err := rows.Scan(
+			&i.Tenant.ID,
+			&i.Tenant.SchemaName,
+			&i.Tenant.DisplayName,
+			&i.Tenant.Status,
+			&i.Tenant.CreatedAt,
+			&i.Tenant.DeletedAt,
+			&i.PrimaryDomain,
+			&i.DomainCount,
+			&i.MemberCount,
+			&i.AppliedHash,
+			&i.AppliedAt,
+			&i.LastError,
+			&i.LastErrorAt,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tenantCountByStatus = `-- name: TenantCountByStatus :many
 SELECT status, count(*)::bigint AS tenants
 FROM public.tenants
@@ -51,6 +158,52 @@ WHERE id = $1
 func (q *Queries) TenantDelete(ctx context.Context, id int64) error {
 	_, err := q.db.Exec(ctx, tenantDelete, id)
 	return err
+}
+
+const tenantFleetSummary = `-- name: TenantFleetSummary :many
+SELECT t.status,
+       coalesce(l.applied_hash, '')::text             AS applied_hash,
+       (coalesce(l.last_error, '') <> '')::boolean     AS failed,
+       count(*)                                       AS tenants
+FROM public.tenants t
+LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
+WHERE t.status <> 'deleted'
+GROUP BY 1, 2, 3
+`
+
+type TenantFleetSummaryRow struct {
+	Status      string `json:"status"`
+	AppliedHash string `json:"applied_hash"`
+	Failed      bool   `json:"failed"`
+	Tenants     int64  `json:"tenants"`
+}
+
+// TenantFleetSummary counts the tenants that are not deleted by status, applied hash and
+// whether the ledger has an error: few rows (one per status and schema version), which the
+// caller judges with migrate.SchemaState for the platform admin's summary.
+func (q *Queries) TenantFleetSummary(ctx context.Context) ([]TenantFleetSummaryRow, error) {
+	rows, err := q.db.Query(ctx, tenantFleetSummary)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TenantFleetSummaryRow{}
+	for rows.Next() {
+		var i TenantFleetSummaryRow
+		if err := rows.Scan(
+			&i.Status,
+			&i.AppliedHash,
+			&i.Failed,
+			&i.Tenants,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const tenantGetByName = `-- name: TenantGetByName :one

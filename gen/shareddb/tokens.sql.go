@@ -239,7 +239,7 @@ func (q *Queries) InvitationConsume(ctx context.Context, arg InvitationConsumePa
 const invitationGet = `-- name: InvitationGet :one
 SELECT token_hash, tenant_id, email, role, invited_by, expires_at, used_at, created_at
 FROM public.invitations
-WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = $1 AND coalesce(tenant_id, 0) = $2::bigint AND used_at IS NULL AND expires_at > now()
 `
 
 type InvitationGetParams struct {
@@ -354,7 +354,7 @@ func (q *Queries) InvitationRevoke(ctx context.Context, arg InvitationRevokePara
 const loginTokenConsume = `-- name: LoginTokenConsume :one
 UPDATE public.login_tokens
 SET used_at = now()
-WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = $1 AND coalesce(tenant_id, 0) = $2::bigint AND used_at IS NULL AND expires_at > now()
 RETURNING user_id
 `
 
@@ -363,7 +363,8 @@ type LoginTokenConsumeParams struct {
 	TenantID  int64  `json:"tenant_id"`
 }
 
-// LoginTokenConsume spends a token once, on the tenant it was issued for, before it expires.
+// LoginTokenConsume spends a token once, on the tenant it was issued for (0: the public site),
+// before it expires.
 func (q *Queries) LoginTokenConsume(ctx context.Context, arg LoginTokenConsumeParams) (int64, error) {
 	row := q.db.QueryRow(ctx, loginTokenConsume, arg.TokenHash, arg.TenantID)
 	var user_id int64
@@ -374,7 +375,7 @@ func (q *Queries) LoginTokenConsume(ctx context.Context, arg LoginTokenConsumePa
 const loginTokenGet = `-- name: LoginTokenGet :one
 SELECT user_id
 FROM public.login_tokens
-WHERE token_hash = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = $1 AND coalesce(tenant_id, 0) = $2::bigint AND used_at IS NULL AND expires_at > now()
 `
 
 type LoginTokenGetParams struct {
@@ -382,7 +383,8 @@ type LoginTokenGetParams struct {
 	TenantID  int64  `json:"tenant_id"`
 }
 
-// LoginTokenGet finds a live token on this tenant without spending it (the page behind the link).
+// LoginTokenGet finds a live token on this tenant (0: the public site) without spending it (the
+// page behind the link).
 func (q *Queries) LoginTokenGet(ctx context.Context, arg LoginTokenGetParams) (int64, error) {
 	row := q.db.QueryRow(ctx, loginTokenGet, arg.TokenHash, arg.TenantID)
 	var user_id int64
@@ -393,7 +395,7 @@ func (q *Queries) LoginTokenGet(ctx context.Context, arg LoginTokenGetParams) (i
 const loginTokenInsert = `-- name: LoginTokenInsert :exec
 
 INSERT INTO public.login_tokens (token_hash, user_id, tenant_id, expires_at)
-VALUES ($1, $2, $3, $4)
+VALUES ($1, $2, nullif($3::bigint, 0), $4)
 `
 
 type LoginTokenInsertParams struct {

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/toodoo/toodoo/account"
@@ -184,4 +185,53 @@ func Todo(ctx context.Context, tb testing.TB, db *tenancy.DB, tn tenancy.Tenant,
 		tb.Fatalf("testfactory.Todo in %s: %v", tn.Schema, err)
 	}
 	return todo
+}
+
+// RegistryFleetOpts are the options of RegistryFleet.
+type RegistryFleetOpts struct {
+	// Prefix starts every schema name ("fleet" gives fleet_0001, fleet_0002, ...).
+	Prefix string
+	// BaseDomain is where the primary domains go ("fleet-0001.<BaseDomain>"); default example.test.
+	BaseDomain string
+	// DesiredHash is recorded as applied for the tenants that are current.
+	DesiredHash string
+}
+
+// RegistryFleet writes n tenants straight into the registry (tenants, primary domains and
+// ledger rows) in one statement, without schemas: enough for what reads only the registry (the
+// platform admin page) at fleet sizes that tenancy.Create would take minutes to build. Every
+// 17th tenant is suspended; every 10th is behind (an older hash) and every 25th failed (the
+// ledger's last error set). It opens its own connection to url (a direct URL from dbtest).
+func RegistryFleet(ctx context.Context, tb testing.TB, url string, n int, opts *RegistryFleetOpts) {
+	tb.Helper()
+	if opts == nil {
+		opts = &RegistryFleetOpts{}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("testfactory.RegistryFleet: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, `
+WITH t AS (
+    INSERT INTO public.tenants (schema_name, display_name, status)
+    SELECT format('%s_%s', $1::text, lpad(i::text, 4, '0')), format('Fleet tenant %s', i),
+           CASE WHEN i % 17 = 0 THEN 'suspended' ELSE 'active' END
+    FROM generate_series(1, $2::int) i
+    RETURNING id, schema_name
+), d AS (
+    INSERT INTO public.domains (domain, tenant_id, is_primary)
+    SELECT replace(schema_name, '_', '-') || '.' || $3::text, id, true FROM t
+)
+INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash, last_error, last_error_at)
+SELECT schema_name,
+       CASE WHEN id % 10 = 0 THEN 'an-older-hash' ELSE $4::text END,
+       now() - (id % 90) * interval '1 hour',
+       $4::text,
+       CASE WHEN id % 25 = 0 THEN 'relation "todos" is locked' END,
+       CASE WHEN id % 25 = 0 THEN now() END
+FROM t`, cmp.Or(opts.Prefix, "fleet"), n, cmp.Or(opts.BaseDomain, "example.test"), opts.DesiredHash)
+	if err != nil {
+		tb.Fatalf("testfactory.RegistryFleet: %v", err)
+	}
 }

@@ -120,3 +120,23 @@ FROM (
 LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3;
+-- LedgerRecentApplied lists the latest migrations the ledger records, newest first, of "public"
+-- and of tenants that are not deleted (spare schemas are left out), for the platform admin.
+-- name: LedgerRecentApplied :many
+SELECT l.schema_name, coalesce(l.applied_hash, '')::text AS applied_hash, l.applied_at,
+       coalesce(l.change_class, '')::text AS change_class
+FROM public.schema_ledger l
+LEFT JOIN public.tenants t ON t.schema_name = l.schema_name
+WHERE l.applied_at IS NOT NULL AND (l.schema_name = 'public' OR t.status <> 'deleted')
+ORDER BY l.applied_at DESC, l.schema_name
+LIMIT sqlc.arg(lim)::int;
+
+-- LedgerRecentFailures lists the schemas whose last migration failed, latest failure first, as
+-- LedgerRecentApplied does.
+-- name: LedgerRecentFailures :many
+SELECT l.schema_name, l.last_error::text AS last_error, l.last_error_at
+FROM public.schema_ledger l
+LEFT JOIN public.tenants t ON t.schema_name = l.schema_name
+WHERE coalesce(l.last_error, '') <> '' AND (l.schema_name = 'public' OR t.status <> 'deleted')
+ORDER BY l.last_error_at DESC NULLS LAST, l.schema_name
+LIMIT sqlc.arg(lim)::int;

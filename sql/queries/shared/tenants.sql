@@ -69,3 +69,58 @@ SELECT status, count(*)::bigint AS tenants
 FROM public.tenants
 GROUP BY status
 ORDER BY status;
+-- TenantAdminPage is one page of the platform admin's tenant list: tenants that are not deleted,
+-- whose name, display name or a domain contains @query (ILIKE, wildcards escaped by the caller),
+-- of @status ('' for any) and schema state @state ('' for any), by name. The state rule is
+-- migrate.SchemaState's, written in SQL so that the filter pages in the database (a test holds
+-- the two together): failed when the ledger has an error, current when it records @desired,
+-- behind otherwise. total is the number of matching tenants, on every row.
+-- name: TenantAdminPage :many
+SELECT sqlc.embed(t),
+       p.primary_domain,
+       (SELECT count(*) FROM public.domains a WHERE a.tenant_id = t.id)     AS domain_count,
+       (SELECT count(*) FROM public.memberships m WHERE m.tenant_id = t.id) AS member_count,
+       p.applied_hash, p.applied_at, p.last_error, p.last_error_at, p.total
+FROM (
+    -- The page first (the counts above are then computed for its rows only).
+    SELECT t.id,
+           coalesce(d.domain, '')::text        AS primary_domain,
+           coalesce(l.applied_hash, '')::text  AS applied_hash,
+           l.applied_at,
+           coalesce(l.last_error, '')::text    AS last_error,
+           l.last_error_at,
+           count(*) OVER ()                    AS total
+    FROM public.tenants t
+    LEFT JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
+    WHERE t.status <> 'deleted'
+      AND (sqlc.arg(status)::text = '' OR t.status = sqlc.arg(status)::text)
+      AND (sqlc.arg(query)::text = ''
+           OR t.schema_name ILIKE '%' || sqlc.arg(query)::text || '%'
+           OR t.display_name ILIKE '%' || sqlc.arg(query)::text || '%'
+           OR EXISTS (SELECT 1 FROM public.domains a
+                      WHERE a.tenant_id = t.id AND a.domain ILIKE '%' || sqlc.arg(query)::text || '%'))
+      AND CASE sqlc.arg(state)::text
+              WHEN '' THEN true
+              WHEN 'failed' THEN coalesce(l.last_error, '') <> ''
+              WHEN 'current' THEN coalesce(l.last_error, '') = '' AND l.applied_hash = sqlc.arg(desired)::text
+              ELSE coalesce(l.last_error, '') = '' AND l.applied_hash IS DISTINCT FROM sqlc.arg(desired)::text
+          END
+    ORDER BY t.schema_name
+    LIMIT sqlc.arg(page_size)::int OFFSET sqlc.arg(page_offset)::int
+) p
+JOIN public.tenants t ON t.id = p.id
+ORDER BY t.schema_name;
+
+-- TenantFleetSummary counts the tenants that are not deleted by status, applied hash and
+-- whether the ledger has an error: few rows (one per status and schema version), which the
+-- caller judges with migrate.SchemaState for the platform admin's summary.
+-- name: TenantFleetSummary :many
+SELECT t.status,
+       coalesce(l.applied_hash, '')::text             AS applied_hash,
+       (coalesce(l.last_error, '') <> '')::boolean     AS failed,
+       count(*)                                       AS tenants
+FROM public.tenants t
+LEFT JOIN public.schema_ledger l ON l.schema_name = t.schema_name
+WHERE t.status <> 'deleted'
+GROUP BY 1, 2, 3;

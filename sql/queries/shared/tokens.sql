@@ -2,19 +2,21 @@
 
 -- name: LoginTokenInsert :exec
 INSERT INTO public.login_tokens (token_hash, user_id, tenant_id, expires_at)
-VALUES (@token_hash, @user_id, @tenant_id, @expires_at);
+VALUES (@token_hash, @user_id, nullif(@tenant_id::bigint, 0), @expires_at);
 
--- LoginTokenGet finds a live token on this tenant without spending it (the page behind the link).
+-- LoginTokenGet finds a live token on this tenant (0: the public site) without spending it (the
+-- page behind the link).
 -- name: LoginTokenGet :one
 SELECT user_id
 FROM public.login_tokens
-WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now();
+WHERE token_hash = @token_hash AND coalesce(tenant_id, 0) = @tenant_id::bigint AND used_at IS NULL AND expires_at > now();
 
--- LoginTokenConsume spends a token once, on the tenant it was issued for, before it expires.
+-- LoginTokenConsume spends a token once, on the tenant it was issued for (0: the public site),
+-- before it expires.
 -- name: LoginTokenConsume :one
 UPDATE public.login_tokens
 SET used_at = now()
-WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now()
+WHERE token_hash = @token_hash AND coalesce(tenant_id, 0) = @tenant_id::bigint AND used_at IS NULL AND expires_at > now()
 RETURNING user_id;
 
 -- name: InvitationInsert :exec
@@ -25,7 +27,7 @@ VALUES (@token_hash, @tenant_id, @email, @role, @invited_by, @expires_at);
 -- name: InvitationGet :one
 SELECT token_hash, tenant_id, email, role, invited_by, expires_at, used_at, created_at
 FROM public.invitations
-WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND used_at IS NULL AND expires_at > now();
+WHERE token_hash = @token_hash AND coalesce(tenant_id, 0) = @tenant_id::bigint AND used_at IS NULL AND expires_at > now();
 
 -- InvitationConsume spends an invitation once, on the tenant it was issued for, before it expires.
 -- name: InvitationConsume :one
