@@ -166,10 +166,7 @@ func TestListInPlace(t *testing.T) {
 	}
 
 	b.do("narrow to a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("title")))
-	b.shot("list-phone")
-	if w := eval[int](b, "measure the page", `document.documentElement.scrollWidth`); w > 390 {
-		t.Errorf("on a 390px wide screen the list is %dpx wide", w)
-	}
+	b.shot("list-phone") // shot fails the test if the page is wider than either screen
 }
 
 // TestTokenReload: creating a token redirects to the list, which shows the secret once with a
