@@ -148,6 +148,23 @@ func Exec(tb testing.TB, url, sql string, args ...any) {
 	}
 }
 
+// ExecEach runs statements (without arguments) in one transaction on a connection of its own to
+// url, one statement per protocol message (schemadef.Exec), and fails tb on an error. Use it
+// rather than Exec for several DDL statements: Citus refuses several in one message.
+func ExecEach(tb testing.TB, url string, stmts ...string) {
+	tb.Helper()
+	ctx := tb.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("dbtest.ExecEach: connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return schemadef.Exec(ctx, tx, stmts) })
+	if err != nil {
+		tb.Fatalf("%s: %v", strings.Join(stmts, "; "), err)
+	}
+}
+
 // Pooled reports whether URL and EmptyURL lead through PgBouncer (TEST_PGBOUNCER=1).
 func Pooled() bool { return os.Getenv(envPgBouncer) == "1" }
 
