@@ -79,7 +79,9 @@ func (r *runner) distribute(ctx context.Context, rows []shareddb.LedgerFleetRow)
 		return nil
 	})
 	if err != nil {
-		r.count(func(s *Summary) { s.Warnings = append(s.Warnings, fmt.Errorf("citus: list undistributed tenants: %w", err)) })
+		r.count(func(s *Summary) {
+			s.Warnings = append(s.Warnings, fmt.Errorf("citus: list undistributed tenants: %w", err))
+		})
 		return
 	}
 	if r.opts.DryRun {
