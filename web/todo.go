@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/tenantdb"
@@ -147,7 +148,7 @@ func (s *Server) handleTodoUpdate(w http.ResponseWriter, r *http.Request) error 
 			todo, err = q.TodoGet(ctx, id)
 			return err
 		}
-		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: &title})
+		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: &title, Now: time.Now()})
 		return err
 	})
 	if err != nil {
@@ -176,7 +177,7 @@ func (s *Server) handleTodoDone(w http.ResponseWriter, r *http.Request) error {
 	}
 	var todo tenantdb.Todo
 	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
-		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Done: &done})
+		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Done: &done, Now: time.Now()})
 		return err
 	})
 	if err != nil {

@@ -244,7 +244,7 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 				}
 				if td.Done {
 					done := true
-					if _, err := q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: row.ID, Done: &done}); err != nil {
+					if _, err := q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: row.ID, Done: &done, Now: time.Now()}); err != nil {
 						return fmt.Errorf("mark to-do done: %w", err)
 					}
 				}
