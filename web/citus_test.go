@@ -96,7 +96,7 @@ func TestCitusPagesAndAPIOnEitherWorker(t *testing.T) {
 		if !todo.Done || todo.CompletedAt == nil {
 			t.Errorf("%s: PATCH done gave %+v", ws.host, todo)
 		}
-		wantRedirect(t, br.post(fmt.Sprintf("/todos/%d/done", todo.ID)), "/")
+		wantRedirect(t, br.post(fmt.Sprintf("/todos/%d/done", todo.ID), "done", "false"), "/") // the page's done button
 		var list apiTodoList
 		for cursor := ""; ; {
 			rec = br.api(http.MethodGet, "/api/v1/todos?limit=1"+cursor, "", "")
