@@ -2,8 +2,10 @@ package tenancy_test
 
 import (
 	"os"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -147,7 +149,7 @@ func TestPlainPostgresIsUnchanged(t *testing.T) {
 }
 
 // placementOf returns the node of one tenant from List.
-func placementOf(t *testing.T, db *tenancy.DB, name string) string {
+func placementOf(t testing.TB, db *tenancy.DB, name string) string {
 	t.Helper()
 	list, err := db.List(t.Context(), false)
 	if err != nil {
@@ -316,4 +318,52 @@ func TestCitusMoveAndRebalance(t *testing.T) {
 	for _, tn := range []tenancy.Tenant{a, b} {
 		roundTrip(t, db, tn, "after the rebalance")
 	}
+}
+
+// BenchmarkCitusMoveTenant moves one tenant with 1000 to-dos between the two workers, once per
+// iteration, and reports the median move (citus_schema_move, as `toodoo tenant move` runs it).
+// Citus only:
+//
+//	TOODOO_TEST_CITUS_URL=... go test ./tenancy -run '^$' -bench CitusMoveTenant -benchtime 7x
+func BenchmarkCitusMoveTenant(b *testing.B) {
+	if !onCitus() {
+		b.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator")
+	}
+	ctx := b.Context()
+	db := testfactory.DB(ctx, b, dbtest.URL(b))
+	var dbName, host string
+	if err := db.Pool().QueryRow(ctx, "SELECT current_database(), (SELECT nodename FROM pg_dist_node WHERE groupid = 0)").Scan(&dbName, &host); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Pool().Exec(ctx, "ALTER DATABASE "+pgx.Identifier{dbName}.Sanitize()+" SET citus.local_hostname = "+quoteLiteral(host)); err != nil {
+		b.Fatal(err)
+	}
+	db.Pool().Reset()
+	tn := testfactory.Tenant(ctx, b, db, &testfactory.TenantOpts{Name: "mover", Cold: true})
+	if _, err := db.Pool().Exec(ctx, "INSERT INTO mover.todos (title, created_by) SELECT 'to-do ' || i, 1 FROM generate_series(1, 1000) i"); err != nil {
+		b.Fatal(err)
+	}
+	nodes, err := db.Nodes(ctx)
+	if err != nil || len(nodes) < 2 {
+		b.Fatalf("Nodes = %+v, %v; want two workers", nodes, err)
+	}
+	var durations []time.Duration
+	for i := 0; b.Loop(); i++ {
+		from := placementOf(b, db, tn.Schema)
+		to := nodes[0].Addr()
+		if to == from {
+			to = nodes[1].Addr()
+		}
+		res, err := db.MoveTenant(ctx, tn.Schema, to, tenancy.MoveWatch{})
+		if err != nil || !res.Moved {
+			b.Fatalf("MoveTenant: %+v, %v", res, err)
+		}
+		durations = append(durations, res.Duration)
+		if i == 0 {
+			b.Logf("tenant size %d bytes", res.Bytes)
+		}
+	}
+	b.Logf("moves, in order: %v", durations)
+	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
+	b.ReportMetric(float64(durations[len(durations)/2].Milliseconds()), "p50-ms")
 }

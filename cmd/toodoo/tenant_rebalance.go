@@ -72,6 +72,6 @@ func printRebalancePlan(e *env, plan []tenancy.PlannedMove, apply bool) {
 	if apply {
 		fmt.Fprintf(e.Stdout, "Making %s (%s)...\n", migrate.Plural(len(plan), "move"), formatBytes(bytes))
 	} else {
-		fmt.Fprintf(e.Stdout, "Dry run: %s (%s) planned; rerun with --apply to make them.\n", migrate.Plural(len(plan), "move"), formatBytes(bytes))
+		fmt.Fprintf(e.Stdout, "Dry run: %s (%s) planned; rerun with --apply to make it so.\n", migrate.Plural(len(plan), "move"), formatBytes(bytes))
 	}
 }
