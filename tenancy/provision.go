@@ -353,6 +353,5 @@ func createSchema(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *sche
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, def.CreateTenantScript(name), pgx.QueryExecModeSimpleProtocol)
-	return err
+	return schemadef.Exec(ctx, tx, def.CreateTenantStatements(name))
 }

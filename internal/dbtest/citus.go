@@ -206,11 +206,6 @@ func (s *server) createOnAll(ctx context.Context, name, tpl string) error {
 		}
 		return err
 	}
-	if citusSharding() {
-		if err := s.exec(ctx, "ALTER DATABASE "+ident(name)+" SET citus.enable_schema_based_sharding = on"); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

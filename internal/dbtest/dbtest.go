@@ -404,6 +404,9 @@ func (s *server) newDatabase(tb testing.TB, tpl string) string {
 	var err error
 	if s.workers != nil {
 		err = s.createOnAll(ctx, name, tpl)
+		if err == nil && citusSharding() {
+			err = s.exec(ctx, "ALTER DATABASE "+ident(name)+" SET citus.enable_schema_based_sharding = on")
+		}
 	} else {
 		err = s.exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(tpl)+s.cloneStrategy)
 	}
