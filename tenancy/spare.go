@@ -95,6 +95,12 @@ func (db *DB) buildSpare(ctx context.Context, def *schemadef.Definition) error {
 		if err := schemadef.Exec(ctx, tx, def.CreateTenantStatements(name)); err != nil {
 			return err
 		}
+		if db.citus {
+			// Distributed now, so that the rename that makes it a tenant keeps it on its worker.
+			if err := DistributeSchemaTx(ctx, tx, name); err != nil {
+				return err
+			}
+		}
 		return q.LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: def.TenantHash()})
 	})
 	if err != nil {
