@@ -137,7 +137,8 @@ type Plan struct {
 	Destructive []string // changes that can lose data, described for people
 	Breaking    []string // changes after which code built for the schema before may stop working
 	Class       string   // ClassAdditive or ClassBreaking, recorded in the ledger with the hash
-	Refused     bool     // refused by Options (see refused in plan.go): nothing is applied
+	Unsupported []string // Citus mode: changes Citus cannot run on distributed tables (citusplan.go); always refused
+	Refused     bool     // refused by Options or by Citus (see refused in plan.go): nothing is applied
 	Drift       bool     // the ledger called these schemas current: someone changed them by hand
 	Missing     bool     // the schemas do not exist although the registry lists them
 }

@@ -160,6 +160,8 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 		fmt.Fprintf(r.out, "    %s;\n", s)
 	}
 	switch {
+	case p.Refused && len(p.Unsupported) > 0:
+		fmt.Fprintf(r.out, "    REFUSED, Citus cannot run it on distributed tables: %s (change schema.hcl; see README, Scaling out with Citus)\n", strings.Join(p.Unsupported, "; "))
 	case p.Refused && len(p.Destructive) > 0:
 		fmt.Fprintf(r.out, "    REFUSED, destructive: %s (rerun with --allow-destructive to apply)\n", strings.Join(p.Destructive, "; "))
 	case p.Refused:
