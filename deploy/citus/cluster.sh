@@ -19,7 +19,8 @@
 # as the current user otherwise. They listen on 127.0.0.1 only and ask for a password (the
 # user "postgres", password "postgres": a throwaway cluster). The nodes connect to each other
 # with the password file the script writes next to their data (PGPASSFILE in their environment).
-# They are set up for tests, not durability: fsync and synchronous_commit are off.
+# They are set up for tests, not durability: fsync and synchronous_commit are off. They know each
+# other as 127.0.0.1, citus.local_hostname included (moves connect from a node to itself).
 #
 # Environment: TOODOO_CITUS_DIR (default /tmp/toodoo-citus) holds the nodes' data and logs;
 # TOODOO_CITUS_PORT (default 9700) is the coordinator's port, the workers take the next two;
@@ -123,6 +124,11 @@ start() {
 		fi
 	done
 	for port in "${ports[@]}"; do
+		# Moves and the rebalancer connect from a node to itself by citus.local_hostname
+		# (default localhost, which may be ::1, where the nodes do not listen).
+		if [ "$(psql_node "$port" -c "SHOW citus.local_hostname")" != "$host" ]; then
+			psql_node "$port" -c "ALTER SYSTEM SET citus.local_hostname = '$host'" -c "SELECT pg_reload_conf()" >/dev/null
+		fi
 		psql_node "$port" -c "CREATE EXTENSION IF NOT EXISTS citus" ||
 			die "CREATE EXTENSION citus on node $port failed"
 	done
