@@ -25,17 +25,10 @@ import (
 // database is cloned from them node by node. A clone of the whole trio is a consistent cluster:
 // Citus's metadata names nodes by host and port and connects to the database of the same name,
 // and the clones carry the same metadata on every node.
-const (
-	envCitus         = "TOODOO_TEST_CITUS_URL"
-	envCitusSharding = "TOODOO_TEST_CITUS_SHARDING" // "1": every new schema is distributed
-)
+const envCitus = "TOODOO_TEST_CITUS_URL"
 
 // Citus reports whether the test databases are on a Citus cluster (TOODOO_TEST_CITUS_URL).
 func Citus() bool { return os.Getenv(envCitus) != "" }
-
-// citusSharding reports whether each test database distributes every new schema on its own
-// (citus.enable_schema_based_sharding on), for trying code that does not distribute yet.
-func citusSharding() bool { return Citus() && os.Getenv(envCitusSharding) == "1" }
 
 // node is a Citus worker of the test cluster.
 type node struct {

@@ -22,8 +22,6 @@
 //   - TOODOO_TEST_CITUS_URL set (it wins over the others): the coordinator of a Citus cluster,
 //     whose workers are found in its metadata. Each test database is then a database of the same
 //     name on every node, with the citus extension and the workers registered (see citus.go).
-//     With TOODOO_TEST_CITUS_SHARDING=1, each also has citus.enable_schema_based_sharding on, so
-//     that every schema created in it is distributed.
 //
 // With TEST_PGBOUNCER=1 the databases are still created on that server, but the URLs that URL
 // and EmptyURL return lead through a PgBouncer in transaction pooling mode that the harness runs
@@ -421,9 +419,6 @@ func (s *server) newDatabase(tb testing.TB, tpl string) string {
 	var err error
 	if s.workers != nil {
 		err = s.createOnAll(ctx, name, tpl)
-		if err == nil && citusSharding() {
-			err = s.exec(ctx, "ALTER DATABASE "+ident(name)+" SET citus.enable_schema_based_sharding = on")
-		}
 	} else {
 		err = s.exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(tpl)+s.cloneStrategy)
 	}
