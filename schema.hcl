@@ -598,6 +598,11 @@ table "schema_ledger" {
     null    = true
     comment = "What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking."
   }
+  column "distributed_at" {
+    type    = timestamptz
+    null    = true
+    comment = "Citus: when the schema became a distributed schema (it lives whole on one worker). NULL: not distributed (plain PostgreSQL, or not yet: toodoo migrate distributes it)."
+  }
   check "schema_ledger_change_class" {
     expr = "change_class IN ('additive', 'breaking')"
   }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,19 +33,18 @@ func isLockTimeout(err error) bool {
 func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool, attempt int) (fp string, err error) {
 	start := time.Now()
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var script strings.Builder
-		fmt.Fprintf(&script, "SET LOCAL lock_timeout = %d;\n", max(1, r.opts.LockTimeout.Milliseconds()))
-		// The change and its ledger row commit together, so a crash can lose both, never one
-		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
-		// good part of the cost of a small DDL transaction.
-		script.WriteString("SET LOCAL synchronous_commit = off;\n")
+		stmts := make([]string, 0, len(p.Statements)+3)
+		stmts = append(stmts, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(1, r.opts.LockTimeout.Milliseconds())),
+			// The change and its ledger row commit together, so a crash can lose both, never one
+			// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
+			// good part of the cost of a small DDL transaction.
+			"SET LOCAL synchronous_commit = off")
 		if !p.Shared {
-			script.WriteString("SET LOCAL search_path TO " + pgx.Identifier{name}.Sanitize() + ";\n")
+			stmts = append(stmts, "SET LOCAL search_path TO "+pgx.Identifier{name}.Sanitize())
 		}
-		script.WriteString(schemadef.Script(p.Statements))
-		// The simple protocol carries several statements in one round trip; nothing in the
-		// script comes from input except the quoted schema name.
-		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		// One round trip, one statement per message (Citus needs it); nothing in them comes
+		// from input except the quoted schema name.
+		if err := schemadef.Exec(ctx, tx, append(stmts, p.Statements...)); err != nil {
 			return err
 		}
 		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class}

@@ -23,15 +23,15 @@ func TestCheckGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	script := ""
+	var stmts []string
 	for _, name := range []string{"same1", "same2", "odd"} {
-		ident := pgx.Identifier{name}.Sanitize()
-		script += "CREATE SCHEMA " + ident + "; SET search_path TO " + ident + ";\n" + schemadef.Script(def.TenantDDL()) +
-			"INSERT INTO public.tenants (schema_name, display_name) VALUES ('" + name + "', 'x');\n" +
-			"INSERT INTO public.schema_ledger (schema_name, applied_hash) VALUES ('" + name + "', '" + def.TenantHash() + "');\n"
+		stmts = append(stmts, def.CreateTenantStatements(name)...)
+		stmts = append(stmts,
+			"INSERT INTO public.tenants (schema_name, display_name) VALUES ('"+name+"', 'x')",
+			"INSERT INTO public.schema_ledger (schema_name, applied_hash) VALUES ('"+name+"', '"+def.TenantHash()+"')")
 	}
-	script += "SET search_path TO ''; ALTER TABLE odd.todos ADD COLUMN extra int;"
-	if _, err := pool.Exec(ctx, script, pgx.QueryExecModeSimpleProtocol); err != nil {
+	stmts = append(stmts, "ALTER TABLE odd.todos ADD COLUMN extra int")
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return schemadef.Exec(ctx, tx, stmts) }); err != nil {
 		t.Fatal(err)
 	}
 	expected, err := fingerprintOne(ctx, pool, "same1")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/toodoo/toodoo/schemadef"
 )
 
 // fingerprintQuery computes, in one query, a catalog fingerprint of each schema named in $1: the
@@ -173,7 +175,7 @@ func (r *runner) desiredFingerprint(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("migrate: build the template: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // always rolled back
-	if _, err := tx.Exec(ctx, r.def.CreateTenantScript(scratchSchema), pgx.QueryExecModeSimpleProtocol); err != nil {
+	if err := schemadef.Exec(ctx, tx, r.def.CreateTenantStatements(scratchSchema)); err != nil {
 		return "", fmt.Errorf("migrate: build the template: %w", err)
 	}
 	fp, err := fingerprintOne(ctx, tx, scratchSchema)

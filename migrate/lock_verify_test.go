@@ -174,11 +174,13 @@ func TestVerify(t *testing.T) {
 	def := schemadef.MustDefault()
 	createTenants(t, url, def, "clean1", "clean2", "extra_col", "no_index", "no_index2", "comment")
 	run(t, url, def, migrate.Options{})
-	dbtest.Exec(t, url, `ALTER TABLE extra_col.todos ADD COLUMN hand text;
-		DROP INDEX no_index.todos_done_id_idx;
-		DROP INDEX no_index2.todos_done_id_idx;
-		COMMENT ON TABLE comment.todos IS 'changed by hand';
-		COMMENT ON TABLE public.users IS 'changed by hand'`)
+	dbtest.ExecEach(t, url,
+		`ALTER TABLE extra_col.todos ADD COLUMN hand text`,
+		`DROP INDEX no_index.todos_done_id_idx`,
+		`DROP INDEX no_index2.todos_done_id_idx`,
+		`COMMENT ON TABLE comment.todos IS 'changed by hand'`,
+		`COMMENT ON TABLE public.users IS 'changed by hand'`,
+	)
 
 	rec := &recorder{}
 	sum, err := migrate.Run(t.Context(), url, def, migrate.Options{Verify: true, DryRun: true}, rec)

@@ -22,6 +22,9 @@
 // The package does not print: Run reports what it plans and does to a Reporter, and the caller
 // (cmd/toodoo) renders it.
 //
+// On a Citus cluster (Options.Citus), a run also distributes the tenants that are not yet
+// distributed schemas, after their DDL (distribute.go), and records it in the ledger.
+//
 // Files, in the order a run goes through them: migrate.go (the API: Options, Plan, Summary,
 // Reporter, Run), lock.go (the advisory lock, watched for the whole run), runner.go (the fleet
 // from the ledger, the tenants selected, "public"), group.go (tenant schemas grouped by
@@ -44,6 +47,7 @@ import (
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/gen/shareddb"
 	"github.com/toodoo/toodoo/schemadef"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // Options narrow and tune a run. The zero value migrates everything, refusing destructive
@@ -85,6 +89,10 @@ type Options struct {
 	// LockRetryDelay is the wait before the first retry of locked schemas (default 1s); it
 	// doubles before each later one.
 	LockRetryDelay time.Duration
+	// Citus says when tenant schemas are distributed with Citus (tenancy.CitusMode; default
+	// auto: when the citus extension is installed). In Citus mode a run also distributes every
+	// tenant in scope whose ledger row does not record it distributed (see distribute.go).
+	Citus tenancy.CitusMode
 	// LockKeepalive is how often the lock's connection is used (default 5s), so that an
 	// idle_in_transaction_session_timeout longer than it does not end the lock's transaction. It
 	// is also how soon a run notices that the lock's connection failed: it then stops, with an
@@ -130,7 +138,8 @@ type Plan struct {
 	Destructive []string // changes that can lose data, described for people
 	Breaking    []string // changes after which code built for the schema before may stop working
 	Class       string   // ClassAdditive or ClassBreaking, recorded in the ledger with the hash
-	Refused     bool     // refused by Options (see refused in plan.go): nothing is applied
+	Unsupported []string // Citus mode: changes Citus cannot run on distributed tables (citusplan.go); always refused
+	Refused     bool     // refused by Options or by Citus (see refused in plan.go): nothing is applied
 	Drift       bool     // the ledger called these schemas current: someone changed them by hand
 	Missing     bool     // the schemas do not exist although the registry lists them
 }
@@ -160,6 +169,11 @@ type Summary struct {
 	Plans       []*Plan       // in the order they were reported
 	Failures    []Result      // one per failed schema, sorted by schema
 	Warnings    []error       // problems that left every schema as counted (a check that could not run)
+
+	// Citus mode only (counted apart from the above: distributing is not a schema change).
+	Citus            bool // the run was in Citus mode
+	Distributed      int  // tenant schemas made distributed schemas (DryRun: that would be)
+	DistributeFailed int  // tenant schemas that could not be distributed (listed in Failures too)
 }
 
 // Reporter receives a run's progress. Run serializes the calls, so implementations need no
@@ -217,6 +231,9 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 	}
 	defer pool.Close()
 
+	if sum.Citus, err = tenancy.DetectCitus(ctx, pool, opts.Citus); err != nil {
+		return sum, err
+	}
 	r := &runner{pool: pool, def: def, opts: opts, rep: &syncReporter{r: rep}, sum: sum}
 	// From here on ctx also ends when the lock is lost, with a cause that says so.
 	ctx, release, err := acquireLock(ctx, opts.DirectURL, opts.Wait, opts.LockKeepalive, r.rep)
@@ -250,6 +267,9 @@ func (r *runner) verdict(ctx context.Context, err error) error {
 	var problems []string
 	if sum.Failed > 0 {
 		problems = append(problems, fmt.Sprintf("%d of %d schemas failed", sum.Failed, sum.Schemas))
+	}
+	if sum.DistributeFailed > 0 {
+		problems = append(problems, Plural(sum.DistributeFailed, "tenant schema")+" could not be distributed with Citus")
 	}
 	if r.opts.DryRun && sum.Drifted > 0 {
 		problems = append(problems, Plural(sum.Drifted, "schema")+" drifted from schema.hcl (not repaired: dry run)")

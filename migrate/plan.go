@@ -45,6 +45,11 @@ func (r *runner) plan(ctx context.Context, p *Plan, name string) error {
 	if create {
 		p.Statements = append([]string{"CREATE SCHEMA " + pgx.Identifier{name}.Sanitize()}, p.Statements...)
 	}
+	if r.sum.Citus && !p.Shared {
+		// Tenant schemas are distributed: see citusplan.go.
+		p.Statements = splitAlters(p.Statements)
+		p.Unsupported = citusUnsupported(changes)
+	}
 	p.Destructive = destructive(changes)
 	p.Breaking = breaking(changes)
 	p.Class = ClassAdditive
@@ -72,6 +77,8 @@ func (r *runner) desired(name string, shared bool) (*schema.Schema, error) {
 // either flag for its expand step.
 func refused(p *Plan, opts Options) bool {
 	switch {
+	case len(p.Unsupported) > 0:
+		return true // no flag makes Citus run them
 	case len(p.Destructive) > 0:
 		return !opts.AllowDestructive
 	case len(p.Breaking) > 0:
@@ -82,6 +89,9 @@ func refused(p *Plan, opts Options) bool {
 
 // refusal is the error recorded for a refused plan: one line that says what and which flag.
 func refusal(p *Plan) error {
+	if len(p.Unsupported) > 0 {
+		return toodoo.Errorf(toodoo.EFORBIDDEN, "change refused: Citus cannot run it on the tenants' distributed tables (%s); change schema.hcl instead, e.g. a new plain column filled by the application (see README, Scaling out with Citus)", strings.Join(p.Unsupported, "; "))
+	}
 	if len(p.Destructive) > 0 {
 		return toodoo.Errorf(toodoo.EFORBIDDEN, "destructive change refused (%s); rerun with --allow-destructive to apply it", strings.Join(p.Destructive, "; "))
 	}

@@ -95,7 +95,13 @@ func (r *runner) run(ctx context.Context) error {
 	if r.opts.SharedOnly || !ok {
 		return nil
 	}
-	return r.tenants(ctx, fleet)
+	if err := r.tenants(ctx, fleet); err != nil {
+		return err
+	}
+	if r.sum.Citus {
+		r.distribute(ctx, fleet)
+	}
+	return nil
 }
 
 // shared plans and applies "public". row is its ledger row (nil if none or no ledger yet). A

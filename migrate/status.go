@@ -49,6 +49,7 @@ type SchemaStatus struct {
 	AttemptedHash *string    `json:"attempted_hash,omitempty"` // the state last tried
 	LastError     *string    `json:"last_error,omitempty"`     //
 	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`  //
+	DistributedAt *time.Time `json:"distributed_at,omitempty"` // Citus: when the tenant became a distributed schema
 }
 
 // StatusReport is the ledger of every schema. It says nothing about drift: only Run with
@@ -94,6 +95,7 @@ func Status(ctx context.Context, url string, def *schemadef.Definition) (*Status
 			Schema: row.SchemaName, Shared: shared, TenantStatus: row.TenantStatus,
 			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt, PreviousHash: row.PreviousHash, ChangeClass: row.ChangeClass,
 			AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
+			DistributedAt: row.DistributedAt,
 		}
 		st.State = SchemaState(deref(row.AppliedHash), deref(row.LastError), hash)
 		switch st.State {

@@ -18,6 +18,7 @@ import (
 	"ariga.io/atlas/sql/postgres"
 	"ariga.io/atlas/sql/schema"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/toodoo/toodoo"
@@ -94,17 +95,43 @@ func (d *Definition) SharedDDL() []string { return d.sharedDDL }
 // qualifier: they are run with search_path set to the new tenant's schema.
 func (d *Definition) TenantDDL() []string { return d.tenantDDL }
 
-// CreateTenantScript returns the script that makes the tenant schema name from the template in
-// one round trip: CREATE SCHEMA, SET LOCAL search_path to it, the template DDL, and SET LOCAL
-// search_path back to empty, so that statements after it in the same transaction run with the
-// empty path every connection has. It holds several statements and no arguments: send it with
-// the simple protocol (pgx.QueryExecModeSimpleProtocol), inside a transaction (SET LOCAL ends
-// with it). name is quoted, so it is safe whatever it holds. Tenant creation, spare schemas and
-// the migrator's scratch template all build a schema with it, so they build the same schema.
-func (d *Definition) CreateTenantScript(name string) string {
+// CreateTenantStatements returns the statements that make the tenant schema name from the
+// template: CREATE SCHEMA, SET LOCAL search_path to it, the template DDL, and SET LOCAL
+// search_path back to empty, so that statements after them in the same transaction run with the
+// empty path every connection has. Run them with Exec, inside a transaction (SET LOCAL ends with
+// it). name is quoted, so it is safe whatever it holds. Tenant creation, spare schemas and the
+// migrator's scratch template all build a schema with them, so they build the same schema.
+func (d *Definition) CreateTenantStatements(name string) []string {
 	ident := pgx.Identifier{name}.Sanitize()
-	return "CREATE SCHEMA " + ident + ";\nSET LOCAL search_path TO " + ident + ";\n" +
-		Script(d.tenantDDL) + "SET LOCAL search_path TO '';\n"
+	stmts := make([]string, 0, len(d.tenantDDL)+3)
+	stmts = append(stmts, "CREATE SCHEMA "+ident, "SET LOCAL search_path TO "+ident)
+	stmts = append(stmts, d.tenantDDL...)
+	return append(stmts, "SET LOCAL search_path TO ''")
+}
+
+// Exec runs statements without arguments (DDL, SET LOCAL) in order inside tx, one statement per
+// protocol message, all sent at once: one round trip, like a multi-statement script sent with
+// the simple protocol, which it replaces. Citus needs one statement per message: it forwards
+// the text of some DDL (CREATE INDEX, ALTER TABLE ... ADD CONSTRAINT, ...) on a distributed
+// table to its workers as it came, and they refuse several statements in one (42601, "cannot
+// insert multiple commands into a prepared statement"). The statements are sent unnamed, so
+// nothing is left prepared on the connection (PgBouncer in transaction mode is fine). It
+// returns the first statement's error; those after it are skipped (the transaction is aborted).
+func Exec(ctx context.Context, tx pgx.Tx, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	batch := &pgconn.Batch{}
+	for _, stmt := range stmts {
+		batch.ExecParams(stmt, nil, nil, nil, nil)
+	}
+	results, err := tx.Conn().PgConn().ExecBatch(ctx, batch).ReadAll()
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return err
 }
 
 // SharedHash names the desired state of the shared schema.

@@ -2,6 +2,7 @@ package schemadef_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,13 +87,15 @@ func TestLoadRefusesBrokenFiles(t *testing.T) {
 	}
 }
 
-// CreateTenantScript quotes the name, scopes the template to it and leaves the path empty after.
-func TestCreateTenantScript(t *testing.T) {
+// CreateTenantStatements quotes the name, scopes the template to it and leaves the path empty
+// after.
+func TestCreateTenantStatements(t *testing.T) {
 	t.Parallel()
 	def := schemadef.MustDefault()
-	got := def.CreateTenantScript(`we"ird`)
-	want := "CREATE SCHEMA \"we\"\"ird\";\nSET LOCAL search_path TO \"we\"\"ird\";\n" + schemadef.Script(def.TenantDDL()) + "SET LOCAL search_path TO '';\n"
-	if got != want {
-		t.Errorf("CreateTenantScript:\n%s\nwant:\n%s", got, want)
+	got := def.CreateTenantStatements(`we"ird`)
+	want := append([]string{`CREATE SCHEMA "we""ird"`, `SET LOCAL search_path TO "we""ird"`}, def.TenantDDL()...)
+	want = append(want, "SET LOCAL search_path TO ''")
+	if !slices.Equal(got, want) {
+		t.Errorf("CreateTenantStatements:\n%q\nwant:\n%q", got, want)
 	}
 }

@@ -32,6 +32,10 @@ type DB struct {
 	shared         *shareddb.Queries // on the pool through bounded, errors interpreted (see SharedQueries)
 	acquireTimeout time.Duration     // see acquire
 	busy           atomic.Int64      // acquires refused with ErrBusy, for PoolStats
+
+	// Citus mode (citus.go), decided once at Open: citus says whether tenant schemas are
+	// distributed, citusInstalled whether the extension is there at all.
+	citus, citusInstalled bool
 }
 
 // DefaultAcquireTimeout is how long a request waits for a free connection of the pool before it
@@ -43,8 +47,8 @@ const DefaultAcquireTimeout = time.Second
 // shortly instead of queueing without end.
 var ErrBusy = toodoo.Errorf(toodoo.EUNAVAILABLE, "The service is busy right now. Please try again in a moment.")
 
-// New wraps a pool, with DefaultAcquireTimeout. The pool's default search_path must be empty
-// (see Open).
+// New wraps a pool, with DefaultAcquireTimeout and Citus mode off. The pool's default
+// search_path must be empty (see Open).
 func New(pool *pgxpool.Pool) *DB {
 	return newDB(pool, DefaultAcquireTimeout)
 }
@@ -65,7 +69,24 @@ func newDB(pool *pgxpool.Pool, acquireTimeout time.Duration) *DB {
 //
 // Besides pgxpool's pool_* parameters (pool_max_conns...), the URL may carry
 // pool_acquire_timeout (a Go duration such as 500ms; default DefaultAcquireTimeout).
+//
+// Open also looks, in the same query, for the citus extension: with it, the DB is in Citus mode
+// (see citus.go and OpenWith).
 func Open(ctx context.Context, url string) (*DB, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// Options are the settings of OpenWith that do not belong in the database URL. The zero value is
+// Open's.
+type Options struct {
+	// Citus says when tenant schemas are distributed with Citus (default CitusAuto: when the
+	// citus extension is installed). Returns EINVALID from OpenWith for CitusOn on a database
+	// without it.
+	Citus CitusMode
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	url, acquireTimeout, err := splitAcquireTimeout(url)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
@@ -81,8 +102,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: connect: %w", err)
 	}
-	var path string
-	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil {
+	var (
+		path      string
+		installed bool
+	)
+	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path'), "+citusInstalledSQL).Scan(&path, &installed); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: connect: %w", err)
 	}
@@ -90,7 +114,14 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: the connections' default search_path is %q; it must be empty so that tenant queries cannot fall back to a shared schema", path)
 	}
-	return newDB(pool, acquireTimeout), nil
+	citus, err := opts.Citus.Enabled(installed)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	db := newDB(pool, acquireTimeout)
+	db.citus, db.citusInstalled = citus, installed
+	return db, nil
 }
 
 // acquireTimeoutParam is the database URL parameter that sets the acquire timeout.

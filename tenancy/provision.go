@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,8 @@ type CreateParams struct {
 // creates the schema and runs the tenant DDL rendered from schema.hcl (one more round trip), and
 // last bumps the registry's version and announces the tenant (RegistryChanged, last so that
 // concurrent changes wait for its row only until the commit). Afterwards either all of it exists
-// or none of it.
+// or none of it. In Citus mode the schema is also distributed in that transaction (one more
+// statement), so a tenant is never visible on the coordinator alone.
 //
 // It does not inspect anything (Atlas's inspection scans the whole catalog, which would make
 // creation slower as tenants multiply): the DDL is rendered once per process. When a spare
@@ -63,6 +65,7 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 		// here, before any DDL runs.
 		row, err := q.TenantProvision(ctx, shareddb.TenantProvisionParams{
 			SchemaName: p.Name, DisplayName: p.DisplayName, Domain: domain, AppliedHash: def.TenantHash(),
+			Distributed: db.citus,
 		})
 		switch {
 		case toodoo.ErrorCode(err) == toodoo.ECONFLICT && strings.HasPrefix(constraint(err), "domains_"):
@@ -79,6 +82,13 @@ func (db *DB) Create(ctx context.Context, def *schemadef.Definition, p CreatePar
 				return toodoo.Errorf(toodoo.ECONFLICT, "A schema named %q exists already in the database.", p.Name)
 			}
 			return fmt.Errorf("create schema: %w", err)
+		}
+		if db.citus {
+			// Citus mode: the schema goes to a worker now, in this transaction (a spare built in
+			// Citus mode is distributed already, and the statement does nothing).
+			if err := DistributeSchemaTx(ctx, tx, p.Name); err != nil {
+				return err
+			}
 		}
 		if p.Then != nil {
 			if err := p.Then(ctx, &Tx{q: q, raw: tx}, t); err != nil {
@@ -122,20 +132,29 @@ type Summary struct {
 	AppliedHash   string     // the state last applied to its schema; "" if it is not in the ledger
 	AppliedAt     *time.Time // when
 	LastError     string     // the ledger's last error, "" if the last attempt succeeded
+	// Node is where the tenant's schema lives: host:port of its Citus worker, or LocalNode (plain
+	// PostgreSQL, or not distributed yet).
+	Node string
 }
 
 // List returns the tenants ordered by name, with deleted ones only if includeDeleted, for the
-// platform admin and `toodoo tenant list`. One query.
+// platform admin and `toodoo tenant list`. One query, and in Citus mode one more for the
+// placements (Citus's metadata on the coordinator).
 func (db *DB) List(ctx context.Context, includeDeleted bool) ([]Summary, error) {
 	rows, err := db.shared.TenantList(ctx, includeDeleted)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: list tenants: %w", err)
 	}
+	placed, err := db.Placements(ctx)
+	if err != nil {
+		return nil, err
+	}
 	list := make([]Summary, len(rows))
 	for i, r := range rows {
 		list[i] = Summary{Tenant: tenantFromRow(r.Tenant), CreatedAt: r.Tenant.CreatedAt, DeletedAt: r.Tenant.DeletedAt,
 			PrimaryDomain: r.PrimaryDomain, Domains: r.Domains, MemberCount: r.MemberCount,
-			AppliedHash: r.AppliedHash, AppliedAt: r.AppliedAt, LastError: r.LastError}
+			AppliedHash: r.AppliedHash, AppliedAt: r.AppliedAt, LastError: r.LastError,
+			Node: cmp.Or(placed[r.Tenant.SchemaName], LocalNode)}
 	}
 	return list, nil
 }
@@ -334,6 +353,5 @@ func createSchema(ctx context.Context, tx pgx.Tx, q *shareddb.Queries, def *sche
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, def.CreateTenantScript(name), pgx.QueryExecModeSimpleProtocol)
-	return err
+	return schemadef.Exec(ctx, tx, def.CreateTenantStatements(name))
 }

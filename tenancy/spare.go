@@ -92,8 +92,14 @@ func (db *DB) buildSpare(ctx context.Context, def *schemadef.Definition) error {
 	}
 	name := sparePrefix + hex.EncodeToString(b[:])
 	err := db.sharedTx(ctx, func(ctx context.Context, tx pgx.Tx, q *shareddb.Queries) error {
-		if _, err := tx.Exec(ctx, def.CreateTenantScript(name), pgx.QueryExecModeSimpleProtocol); err != nil {
+		if err := schemadef.Exec(ctx, tx, def.CreateTenantStatements(name)); err != nil {
 			return err
+		}
+		if db.citus {
+			// Distributed now, so that the rename that makes it a tenant keeps it on its worker.
+			if err := DistributeSchemaTx(ctx, tx, name); err != nil {
+				return err
+			}
 		}
 		return q.LedgerRecordApplied(ctx, shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: def.TenantHash()})
 	})

@@ -134,7 +134,7 @@ func (s *Server) handleAPITodoCreate(w http.ResponseWriter, r *http.Request) err
 	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
 		todo, err = q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: title, CreatedBy: userFrom(ctx).ID})
 		if err == nil && in.Done != nil && *in.Done {
-			todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: todo.ID, Done: in.Done})
+			todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: todo.ID, Done: in.Done, Now: time.Now()})
 		}
 		return err
 	})
@@ -178,7 +178,7 @@ func (s *Server) handleAPITodoUpdate(w http.ResponseWriter, r *http.Request) err
 			todo, err = q.TodoGet(ctx, id)
 			return err
 		}
-		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: in.Title, Done: in.Done})
+		todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: in.Title, Done: in.Done, Now: time.Now()})
 		return err
 	})
 	if err != nil {

@@ -311,7 +311,7 @@ func (s *Server) handleTodoUpdate(w http.ResponseWriter, r *http.Request) error 
 			todo, err = q.TodoGet(ctx, id)
 			return err
 		}
-		if todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: &title}); err != nil {
+		if todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Title: &title, Now: time.Now()}); err != nil {
 			return err
 		}
 		counts, err = q.TodoCounts(ctx)
@@ -351,7 +351,7 @@ func (s *Server) handleTodoDone(w http.ResponseWriter, r *http.Request) error {
 	var todo tenantdb.Todo
 	var counts tenantdb.TodoCountsRow
 	err = s.db.InTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) (err error) {
-		if todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Done: &done}); err != nil {
+		if todo, err = q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: id, Done: &done, Now: time.Now()}); err != nil {
 			return err
 		}
 		counts, err = q.TodoCounts(ctx)

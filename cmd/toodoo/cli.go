@@ -38,7 +38,8 @@ type command struct {
 var commands = []command{
 	{"serve", "run the web server", runServe},
 	{"migrate", "bring the shared and every tenant schema to schema.hcl (migrate status: the ledger)", runMigrate},
-	{"tenant", "create, list, suspend, resume, delete, export or import tenants", runTenant},
+	{"tenant", "create, list, suspend, resume, delete, export, import, move or rebalance tenants", runTenant},
+	{"nodes", "Citus: the worker nodes, with the tenants and bytes on each", runNodes},
 	{"domain", "add or remove a tenant's domains", runDomain},
 	{"user", "create users and change passwords", runUser},
 	{"member", "add or remove a user's membership in a workspace", runMember},
@@ -159,17 +160,34 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// openDB connects to the database named by --database-url / DATABASE_URL.
-func openDB(ctx context.Context, url string) (*tenancy.DB, error) {
+// openDB connects to the database named by --database-url / DATABASE_URL, in the Citus mode
+// TOODOO_CITUS sets (see citusMode).
+func openDB(ctx context.Context, e *env, url string) (*tenancy.DB, error) {
 	if url == "" {
 		return nil, usagef("no database: set DATABASE_URL or pass --database-url")
 	}
-	return tenancy.Open(ctx, url)
+	mode, err := citusMode(e)
+	if err != nil {
+		return nil, err
+	}
+	return tenancy.OpenWith(ctx, url, tenancy.Options{Citus: mode})
+}
+
+// citusMode reads TOODOO_CITUS (auto, on or off; default auto: tenant schemas are distributed
+// when the database has the citus extension), the one place every command reads it: the server,
+// the migrator and the tenant commands must agree, or some tenants would be distributed and
+// others not.
+func citusMode(e *env) (tenancy.CitusMode, error) {
+	mode, err := tenancy.ParseCitusMode(e.Getenv("TOODOO_CITUS"))
+	if err != nil {
+		return "", usagef("TOODOO_CITUS: %s", toodoo.ErrorMessage(err))
+	}
+	return mode, nil
 }
 
 // withDB opens the database, runs fn and closes the database again.
-func withDB(ctx context.Context, url string, fn func(db *tenancy.DB) error) error {
-	db, err := openDB(ctx, url)
+func withDB(ctx context.Context, e *env, url string, fn func(db *tenancy.DB) error) error {
+	db, err := openDB(ctx, e, url)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	logger := newLogger(e.Stderr, o.LogFormat, o.LogLevel)
 
 	// A container that was just started may still be initialising: wait for it a little.
-	db, err := openWithRetry(ctx, o.DatabaseURL, 30*time.Second)
+	db, err := openWithRetry(ctx, e, o.DatabaseURL, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,11 @@ func runDev(ctx context.Context, args []string, e *env) error {
 	if _, err := tenancy.MigrateQueue(ctx, o.DatabaseURL); err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	sum, err := migrate.Run(ctx, o.DatabaseURL, def, migrate.Options{Wait: true, DirectURL: o.Web.DirectDatabaseURL}, nil)
+	citus, err := citusMode(e)
+	if err != nil {
+		return err
+	}
+	sum, err := migrate.Run(ctx, o.DatabaseURL, def, migrate.Options{Wait: true, DirectURL: o.Web.DirectDatabaseURL, Citus: citus}, nil)
 	if err != nil {
 		return fmt.Errorf("dev: migrate: %w", err)
 	}
@@ -156,10 +160,10 @@ func runDev(ctx context.Context, args []string, e *env) error {
 }
 
 // openWithRetry opens the database, retrying for up to wait while the server is not answering.
-func openWithRetry(ctx context.Context, url string, wait time.Duration) (*tenancy.DB, error) {
+func openWithRetry(ctx context.Context, e *env, url string, wait time.Duration) (*tenancy.DB, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		db, err := openDB(ctx, url)
+		db, err := openDB(ctx, e, url)
 		if err == nil {
 			return db, nil
 		}
@@ -248,7 +252,7 @@ func seedDemo(ctx context.Context, db *tenancy.DB, def *schemadef.Definition, ba
 				}
 				if td.Done {
 					done := true
-					if _, err := q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: row.ID, Done: &done}); err != nil {
+					if _, err := q.TodoUpdate(ctx, tenantdb.TodoUpdateParams{ID: row.ID, Done: &done, Now: time.Now()}); err != nil {
 						return fmt.Errorf("mark to-do done: %w", err)
 					}
 				}

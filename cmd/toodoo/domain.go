@@ -26,7 +26,7 @@ func runDomainAdd(ctx context.Context, args []string, e *env) error {
 	if _, err := tenancy.NormalizeDomain(pos[1]); err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		d, err := db.AddDomain(ctx, pos[0], pos[1], *primary)
 		if err != nil {
 			return err
@@ -51,7 +51,7 @@ func runDomainRemove(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		if err := db.RemoveDomain(ctx, d); err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func runMemberAdd(ctx context.Context, args []string, e *env) error {
 	if account.ValidateRole(*role) != nil {
 		return usagef("member add: --role must be owner or member, not %q", *role)
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		t, err := activeTenant(ctx, db, pos[0])
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func runMemberRemove(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
 		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
@@ -78,7 +78,7 @@ func runMemberList(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		t, err := activeTenant(ctx, db, pos[0])
 		if err != nil {
 			return err

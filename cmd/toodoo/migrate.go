@@ -79,6 +79,9 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
+	if opts.Citus, err = citusMode(e); err != nil {
+		return err
+	}
 
 	rep := newMigrateReporter(e.Stdout, opts.DryRun)
 	if opts.DryRun {
@@ -157,6 +160,8 @@ func (r *migrateReporter) Planned(p *migrate.Plan) {
 		fmt.Fprintf(r.out, "    %s;\n", s)
 	}
 	switch {
+	case p.Refused && len(p.Unsupported) > 0:
+		fmt.Fprintf(r.out, "    REFUSED, Citus cannot run it on distributed tables: %s (change schema.hcl; see README, Scaling out with Citus)\n", strings.Join(p.Unsupported, "; "))
 	case p.Refused && len(p.Destructive) > 0:
 		fmt.Fprintf(r.out, "    REFUSED, destructive: %s (rerun with --allow-destructive to apply)\n", strings.Join(p.Destructive, "; "))
 	case p.Refused:
@@ -198,6 +203,21 @@ func (r *migrateReporter) Done(res migrate.Result) {
 		r.printed[res.Schema] = true
 	}
 }
+
+// Distributing prints how many tenants are about to be distributed (Citus mode) and starts a
+// progress bar on a terminal.
+func (r *migrateReporter) Distributing(n int) {
+	r.finish()
+	fmt.Fprintf(r.out, "Citus: distributing %s (each moves to a worker)...\n", migrate.Plural(n, "tenant schema"))
+	if r.tty {
+		r.bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(r.out), progressbar.OptionSetDescription("distributing"),
+			progressbar.OptionShowCount(), progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(r.out) }))
+	}
+}
+
+// Distributed is Done for a tenant being distributed.
+func (r *migrateReporter) Distributed(res migrate.Result) { r.Done(res) }
 
 // finish completes the current progress bar, if any.
 func (r *migrateReporter) finish() {
@@ -248,6 +268,14 @@ func (r *migrateReporter) summary(s *migrate.Summary, opts migrate.Options) {
 	}
 	if s.Skipped > 0 {
 		row("skipped", s.Skipped, "not attempted (interrupted)")
+	}
+	if s.Citus && opts.DryRun {
+		row("distribute", s.Distributed, "tenants Citus would distribute")
+	} else if s.Citus {
+		row("distributed", s.Distributed, "tenants moved to Citus workers")
+		if s.DistributeFailed > 0 {
+			row("not distrib.", s.DistributeFailed, "see above; the next run tries again")
+		}
 	}
 	row("inspections", s.Inspections, "Atlas schema inspections")
 	row("duration", s.Duration.Round(time.Millisecond), "")

@@ -254,7 +254,7 @@ func runServe(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	logger := newLogger(e.Stderr, o.LogFormat, o.LogLevel)
-	db, err := openDB(ctx, o.DatabaseURL)
+	db, err := openDB(ctx, e, o.DatabaseURL)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/toodoo/toodoo/tenancy"
 )
 
-// runTenant is `toodoo tenant create|list|suspend|resume|delete|export|import`.
+// runTenant is `toodoo tenant create|list|suspend|resume|delete|export|import|move|rebalance`.
 func runTenant(ctx context.Context, args []string, e *env) error {
 	return subcommand(ctx, "tenant", args, e, map[string]func(context.Context, []string, *env) error{
 		"create": runTenantCreate,
@@ -23,10 +23,12 @@ func runTenant(ctx context.Context, args []string, e *env) error {
 		"suspend": func(ctx context.Context, args []string, e *env) error {
 			return runTenantStatus(ctx, args, e, "suspend")
 		},
-		"resume": func(ctx context.Context, args []string, e *env) error { return runTenantStatus(ctx, args, e, "resume") },
-		"delete": runTenantDelete,
-		"export": runTenantExport,
-		"import": runTenantImport,
+		"resume":    func(ctx context.Context, args []string, e *env) error { return runTenantStatus(ctx, args, e, "resume") },
+		"delete":    runTenantDelete,
+		"export":    runTenantExport,
+		"import":    runTenantImport,
+		"move":      runTenantMove,
+		"rebalance": runTenantRebalance,
 	})
 }
 
@@ -61,7 +63,7 @@ func runTenantCreate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("load schema.hcl: %w", err)
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		start := time.Now()
 		t, err := db.Create(ctx, def, tenancy.CreateParams{Name: name, DisplayName: *display, Domain: *domain})
 		if err != nil {
@@ -84,6 +86,7 @@ type tenantRow struct {
 	SchemaState   string     `json:"schema_state"` // migrate.SchemaState: current, behind or failed
 	AppliedAt     *time.Time `json:"applied_at"`
 	LastError     string     `json:"last_error,omitempty"`
+	Node          string     `json:"node"` // host:port of its Citus worker, or "local" (plain PostgreSQL, not distributed)
 	CreatedAt     time.Time  `json:"created_at"`
 }
 
@@ -99,7 +102,7 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("load schema.hcl: %w", err)
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		rows, err := db.List(ctx, *all)
 		if err != nil {
 			return err
@@ -109,7 +112,7 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 			state := migrate.SchemaState(r.AppliedHash, r.LastError, def.TenantHash())
 			list[i] = tenantRow{Name: r.Schema, DisplayName: r.DisplayName, Status: r.Status,
 				PrimaryDomain: r.PrimaryDomain, Members: r.MemberCount, SchemaState: state,
-				AppliedAt: r.AppliedAt, LastError: r.LastError, CreatedAt: r.CreatedAt}
+				AppliedAt: r.AppliedAt, LastError: r.LastError, Node: r.Node, CreatedAt: r.CreatedAt}
 		}
 		if *asJSON {
 			enc := json.NewEncoder(e.Stdout)
@@ -121,13 +124,13 @@ func runTenantList(ctx context.Context, args []string, e *env) error {
 			return nil
 		}
 		w := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tDISPLAY NAME\tSTATUS\tPRIMARY DOMAIN\tMEMBERS\tSCHEMA")
+		fmt.Fprintln(w, "NAME\tDISPLAY NAME\tSTATUS\tPRIMARY DOMAIN\tMEMBERS\tSCHEMA\tNODE")
 		for _, r := range list {
 			domain := r.PrimaryDomain
 			if domain == "" {
 				domain = "-"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", r.Name, oneLine(r.DisplayName), r.Status, domain, r.Members, r.SchemaState)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Name, oneLine(r.DisplayName), r.Status, domain, r.Members, r.SchemaState, r.Node)
 		}
 		return w.Flush()
 	})
@@ -144,7 +147,7 @@ func runTenantStatus(ctx context.Context, args []string, e *env, verb string) er
 	if verb == "suspend" {
 		status, done = tenancy.StatusSuspended, "Suspended"
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		t, err := db.SetStatus(ctx, pos[0], status)
 		if err != nil {
 			return err
@@ -169,7 +172,7 @@ func runTenantDelete(ctx context.Context, args []string, e *env) error {
 	case len(pos) == 0 && !*purge:
 		return usagef("tenant delete: missing NAME (see --help)")
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		if len(pos) == 1 {
 			if err := db.Delete(ctx, pos[0], *drop); err != nil {
 				return err

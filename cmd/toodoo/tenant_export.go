@@ -25,7 +25,7 @@ func runTenantExport(ctx context.Context, args []string, e *env) error {
 	if *output == "" && isTerminal(e.Stdout) {
 		return usagef("tenant export: the archive is binary; redirect it (toodoo tenant export %s > %s.toodoo) or use --output", name, name)
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		start := time.Now()
 		var sum tenancy.ExportSummary
 		var size int64

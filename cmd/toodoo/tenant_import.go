@@ -47,7 +47,7 @@ func runTenantImport(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("load schema.hcl: %w", err)
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		start := time.Now()
 		res, err := db.Import(ctx, def, bufio.NewReaderSize(in, 256<<10), tenancy.ImportParams{Name: name, DisplayName: *display, Domain: *domain})
 		if err != nil {

@@ -58,7 +58,7 @@ func runTokenCreate(ctx context.Context, args []string, e *env) error {
 	if err := account.ValidateTokenName(*label); err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
 		t, u, err := tokenOwner(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
@@ -81,7 +81,7 @@ func runTokenList(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
 		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {
@@ -122,7 +122,7 @@ func runTokenRevoke(ctx context.Context, args []string, e *env) error {
 	if err != nil || id <= 0 {
 		return usagef("token revoke: ID must be a token number from `toodoo token list`, not %q", pos[2])
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
 		t, u, err := memberOf(ctx, db, svc, pos[0], pos[1])
 		if err != nil {

@@ -40,7 +40,7 @@ func runUserCreate(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		u, err := account.New(db).CreateUser(ctx, email, password, *superuser)
 		if err != nil {
 			return err
@@ -62,7 +62,7 @@ func runUserPasswd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	return withDB(ctx, *dbURL, func(db *tenancy.DB) error {
+	return withDB(ctx, e, *dbURL, func(db *tenancy.DB) error {
 		svc := account.New(db)
 		// Look the user up before asking for a password nobody can use.
 		u, err := svc.GetUserByEmail(ctx, pos[0])

@@ -74,7 +74,7 @@ func (q *Queries) LedgerDelete(ctx context.Context, schemaName string) error {
 const ledgerFleet = `-- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
        l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
-       l.previous_hash, l.change_class
+       l.previous_hash, l.change_class, l.distributed_at
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
@@ -95,6 +95,7 @@ type LedgerFleetRow struct {
 	AttemptedHash *string    `json:"attempted_hash"`
 	PreviousHash  *string    `json:"previous_hash"`
 	ChangeClass   *string    `json:"change_class"`
+	DistributedAt *time.Time `json:"distributed_at"`
 }
 
 // LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
@@ -121,6 +122,7 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 			&i.AttemptedHash,
 			&i.PreviousHash,
 			&i.ChangeClass,
+			&i.DistributedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -130,6 +132,23 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const ledgerMarkDistributed = `-- name: LedgerMarkDistributed :exec
+INSERT INTO public.schema_ledger AS l (schema_name, distributed_at)
+SELECT t.schema_name, now()
+FROM public.tenants t
+WHERE t.schema_name = $1
+ON CONFLICT (schema_name) DO UPDATE
+SET distributed_at = coalesce(l.distributed_at, excluded.distributed_at)
+`
+
+// LedgerMarkDistributed records that a tenant's schema is now a Citus distributed schema (the
+// migrator distributes tenants made before Citus mode, tenancy.Create records its own). It writes
+// nothing for a schema whose tenant is gone, and keeps the first time recorded.
+func (q *Queries) LedgerMarkDistributed(ctx context.Context, schemaName string) error {
+	_, err := q.db.Exec(ctx, ledgerMarkDistributed, schemaName)
+	return err
 }
 
 const ledgerRecentApplied = `-- name: LedgerRecentApplied :many

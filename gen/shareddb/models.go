@@ -115,6 +115,8 @@ type SchemaLedger struct {
 	PreviousHash *string `json:"previous_hash"`
 	// What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking.
 	ChangeClass *string `json:"change_class"`
+	// Citus: when the schema became a distributed schema (it lives whole on one worker). NULL: not distributed (plain PostgreSQL, or not yet: toodoo migrate distributes it).
+	DistributedAt *time.Time `json:"distributed_at"`
 }
 
 // Signed-in browser sessions: the cookie carries a random id, only its SHA-256 is stored here.

@@ -320,11 +320,14 @@ WITH t AS (
     INSERT INTO public.domains (domain, tenant_id, is_primary)
     SELECT $3::text, t.id, true FROM t
 ), l AS (
-    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash)
-    SELECT t.schema_name, $4::text, now(), $4::text FROM t
+    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash, distributed_at)
+    SELECT t.schema_name, $4::text, now(), $4::text,
+           CASE WHEN $5::boolean THEN now() END
+    FROM t
     ON CONFLICT (schema_name) DO UPDATE
     SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
-        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
+        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash,
+        distributed_at = excluded.distributed_at
 )
 SELECT t.id, t.schema_name, t.display_name, t.status, t.created_at, t.deleted_at
 FROM t
@@ -335,6 +338,7 @@ type TenantProvisionParams struct {
 	DisplayName string `json:"display_name"`
 	Domain      string `json:"domain"`
 	AppliedHash string `json:"applied_hash"`
+	Distributed bool   `json:"distributed"`
 }
 
 type TenantProvisionRow struct {
@@ -350,13 +354,16 @@ type TenantProvisionRow struct {
 // round trip): the tenant row, its primary domain and its ledger row (the schema is created from
 // the template, so it is at the template's hash). The schema itself is made separately, and the
 // transaction ends with RegistryChanged (the version bump and the notification that tells every
-// process's host cache). It returns the whole tenant row, as the other tenant queries do.
+// process's host cache). It returns the whole tenant row, as the other tenant queries do. With
+// distributed (Citus mode) the ledger records the schema as distributed: the caller distributes
+// it in the same transaction.
 func (q *Queries) TenantProvision(ctx context.Context, arg TenantProvisionParams) (TenantProvisionRow, error) {
 	row := q.db.QueryRow(ctx, tenantProvision,
 		arg.SchemaName,
 		arg.DisplayName,
 		arg.Domain,
 		arg.AppliedHash,
+		arg.Distributed,
 	)
 	var i TenantProvisionRow
 	err := row.Scan(

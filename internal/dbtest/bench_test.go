@@ -2,11 +2,15 @@ package dbtest_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/schemadef"
 )
 
 // BenchmarkQueryExecMode compares pgx's query modes on the URL tests get: through PgBouncer
@@ -74,4 +78,81 @@ func connectBench(b *testing.B, url string, mode pgx.QueryExecMode) *pgx.Conn {
 	}
 	b.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// BenchmarkDDLMessages compares the ways of sending several DDL statements in one transaction:
+// script, one multi-statement string by the simple protocol (what Toodoo did before Citus);
+// pipelined, one statement per message, all sent at once (schemadef.Exec, what Citus needs);
+// each, one round trip per statement. op=create makes a tenant schema from the template;
+// op=migrate is a migrator's apply (its SET LOCALs, a column, an index and a CHECK on it). Each
+// transaction is rolled back. Every iteration runs the three ways in turn (in a rotating order),
+// so that a busy machine slows them alike, and the benchmark reports each way's median
+// (ms-median-script, ...); ns/op is their sum.
+func BenchmarkDDLMessages(b *testing.B) {
+	url := dbtest.URL(b)
+	def := schemadef.MustDefault()
+	conn := connectBench(b, url, pgx.QueryExecModeExec)
+	ctx := b.Context()
+	setup := def.CreateTenantStatements("bench_tenant")
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return schemadef.Exec(ctx, tx, setup) }); err != nil {
+		b.Fatal(err)
+	}
+	ops := []struct {
+		name  string
+		stmts func(i int) []string
+	}{
+		{"create", func(i int) []string { return def.CreateTenantStatements(fmt.Sprintf("bench_%d", i)) }},
+		{"migrate", func(int) []string {
+			return []string{
+				"SET LOCAL lock_timeout = 3000", "SET LOCAL synchronous_commit = off", "SET LOCAL search_path TO bench_tenant",
+				"ALTER TABLE todos ADD COLUMN priority integer NOT NULL DEFAULT 0",
+				"CREATE INDEX todos_priority_idx ON todos (priority)",
+				"ALTER TABLE todos ADD CONSTRAINT todos_priority_range CHECK (priority BETWEEN 0 AND 9)",
+			}
+		}},
+	}
+	ways := []struct {
+		name string
+		exec func(tx pgx.Tx, stmts []string) error
+	}{
+		{"script", func(tx pgx.Tx, stmts []string) error {
+			_, err := tx.Exec(ctx, schemadef.Script(stmts), pgx.QueryExecModeSimpleProtocol)
+			return err
+		}},
+		{"pipelined", func(tx pgx.Tx, stmts []string) error { return schemadef.Exec(ctx, tx, stmts) }},
+		{"each", func(tx pgx.Tx, stmts []string) error {
+			for _, s := range stmts {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, op := range ops {
+		b.Run("op="+op.name, func(b *testing.B) {
+			took := make([][]time.Duration, len(ways))
+			for i := 0; b.Loop(); i++ {
+				for k := range ways {
+					w := (i + k) % len(ways)
+					start := time.Now()
+					tx, err := conn.Begin(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := ways[w].exec(tx, op.stmts(i)); err != nil {
+						b.Fatal(err)
+					}
+					if err := tx.Rollback(ctx); err != nil {
+						b.Fatal(err)
+					}
+					took[w] = append(took[w], time.Since(start))
+				}
+			}
+			for w, way := range ways {
+				slices.Sort(took[w])
+				b.ReportMetric(float64(took[w][len(took[w])/2])/1e6, "ms-median-"+way.name)
+			}
+		})
+	}
 }

@@ -19,6 +19,9 @@
 //     (panic, timeout, kill).
 //   - neither Docker nor TEST_DATABASE_URL: tests that ask for a database are skipped, or fail
 //     when CI is set.
+//   - TOODOO_TEST_CITUS_URL set (it wins over the others): the coordinator of a Citus cluster,
+//     whose workers are found in its metadata. Each test database is then a database of the same
+//     name on every node, with the citus extension and the workers registered (see citus.go).
 //
 // With TEST_PGBOUNCER=1 the databases are still created on that server, but the URLs that URL
 // and EmptyURL return lead through a PgBouncer in transaction pooling mode that the harness runs
@@ -95,7 +98,11 @@ func URLs(tb testing.TB) (pooled, direct string) {
 func EmptyURL(tb testing.TB) string {
 	tb.Helper()
 	s := get(tb)
-	return s.pooledURL(s.newDatabase(tb, "template0"))
+	tpl, err := s.emptyTemplateDB()
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	return s.pooledURL(s.newDatabase(tb, tpl))
 }
 
 // DirectURL returns a URL of the same database as u (a URL from URL or EmptyURL) that leads
@@ -136,6 +143,23 @@ func Exec(tb testing.TB, url, sql string, args ...any) {
 	}
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// ExecEach runs statements (without arguments) in one transaction on a connection of its own to
+// url, one statement per protocol message (schemadef.Exec), and fails tb on an error. Use it
+// rather than Exec for several DDL statements: Citus refuses several in one message.
+func ExecEach(tb testing.TB, url string, stmts ...string) {
+	tb.Helper()
+	ctx := tb.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("dbtest.ExecEach: connect: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return schemadef.Exec(ctx, tx, stmts) })
+	if err != nil {
+		tb.Fatalf("%s: %v", strings.Join(stmts, "; "), err)
 	}
 }
 
@@ -186,6 +210,12 @@ type server struct {
 	tplErr        error
 	stop          func(context.Context) error // stops the container, if any
 	bouncer       *bouncer                    // nil unless TEST_PGBOUNCER=1
+	workers       []*node                     // the Citus workers, with TOODOO_TEST_CITUS_URL
+	coordHost     string                      // the coordinator, as the Citus metadata names it
+	coordPort     int
+	emptyOnce     sync.Once // the empty template, on Citus (template0 elsewhere)
+	emptyTpl      string
+	emptyErr      error
 	mu            sync.Mutex
 	live          map[string]bool // databases created and not yet dropped
 }
@@ -206,6 +236,14 @@ func setup(ctx context.Context) (*server, error) {
 		// ~50-200 ms against ~150-600 ms). A shared server keeps its default.
 		s.cloneStrategy = " STRATEGY FILE_COPY"
 	}
+	if Citus() {
+		// Cloning is three CREATE DATABASE per test; a Citus test cluster is a throwaway too.
+		s.cloneStrategy = " STRATEGY FILE_COPY"
+		if Pooled() {
+			s.close()
+			return nil, fmt.Errorf("%s and %s=1 do not go together (run the PgBouncer tests on plain PostgreSQL)", envCitus, envPgBouncer)
+		}
+	}
 	if Pooled() {
 		if s.bouncer, err = startBouncer(ctx, s.base); err != nil {
 			s.pool.Close()
@@ -217,6 +255,9 @@ func setup(ctx context.Context) (*server, error) {
 
 // startServer returns the maintenance URL of the server to use, and how to stop it.
 func startServer(ctx context.Context) (admin string, stop func(context.Context) error, err error) {
+	if u := os.Getenv(envCitus); u != "" {
+		return u, nil, nil
+	}
 	if u := os.Getenv(envURL); u != "" {
 		return u, nil, nil
 	}
@@ -233,9 +274,13 @@ func stopQuietly(stop func(context.Context) error) error {
 }
 
 func newServer(ctx context.Context, admin string) (*server, error) {
+	env := envURL
+	if Citus() {
+		env = envCitus
+	}
 	base, err := url.Parse(admin)
 	if err != nil || (base.Scheme != "postgres" && base.Scheme != "postgresql") {
-		return nil, fmt.Errorf("%s must be a postgres:// URL", envURL)
+		return nil, fmt.Errorf("%s must be a postgres:// URL", env)
 	}
 	cfg, err := pgxpool.ParseConfig(admin)
 	if err != nil {
@@ -252,7 +297,7 @@ func newServer(ctx context.Context, admin string) (*server, error) {
 		if pool != nil {
 			pool.Close()
 		}
-		return nil, fmt.Errorf("connect to the test server: %w", err)
+		return nil, fmt.Errorf("connect to the test server (%s): %w", env, err)
 	}
 	s := &server{
 		admin:  admin,
@@ -261,7 +306,16 @@ func newServer(ctx context.Context, admin string) (*server, error) {
 		prefix: fmt.Sprintf("dbtest_%s_%d_", hostTag(), os.Getpid()),
 		live:   map[string]bool{},
 	}
-	s.dropStale(ctx)
+	if Citus() {
+		if err := s.discoverCitus(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		for _, w := range s.workers {
+			dropStale(ctx, w.pool)
+		}
+	}
+	dropStale(ctx, s.pool)
 	return s, nil
 }
 
@@ -296,26 +350,34 @@ func (s *server) templateDB() (string, error) {
 			hash = hash[:12]
 		}
 		name := s.prefix + "tpl_" + hash
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		fill := func(ctx context.Context, url string) error {
+			err := execOnce(ctx, url, schemadef.Script(def.SharedDDL()))
+			if err == nil {
+				// River's tables (the mail queue), by River's migrator, as `toodoo migrate` does.
+				_, err = tenancy.MigrateQueue(ctx, url)
+			}
+			if err != nil {
+				return fmt.Errorf("apply the shared DDL and the queue's migrations to the template database: %w", err)
+			}
+			return nil
+		}
+		s.track(name, true)
+		if s.workers != nil {
+			if err := s.citusTemplate(ctx, name, fill); err != nil {
+				s.tplErr = fmt.Errorf("create template databases on the Citus cluster: %w", err)
+				return
+			}
+			s.tpl = name
+			return
+		}
 		if err := s.exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE template0"); err != nil {
 			s.tplErr = fmt.Errorf("create template database: %w", err)
 			return
 		}
-		s.track(name, true)
-		conn, err := pgx.Connect(ctx, s.directURL(name))
-		if err != nil {
-			s.tplErr = fmt.Errorf("connect to template database: %w", err)
-			return
-		}
-		_, err = conn.Exec(ctx, schemadef.Script(def.SharedDDL()))
-		conn.Close(ctx)
-		if err == nil {
-			// River's tables (the mail queue), by River's migrator, as `toodoo migrate` does.
-			_, err = tenancy.MigrateQueue(ctx, s.directURL(name))
-		}
-		if err != nil {
-			s.tplErr = fmt.Errorf("apply the shared DDL and the queue's migrations to the template database: %w", err)
+		if err := fill(ctx, s.directURL(name)); err != nil {
+			s.tplErr = err
 			return
 		}
 		if err := s.exec(ctx, "ALTER DATABASE "+ident(name)+" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"); err != nil {
@@ -327,6 +389,26 @@ func (s *server) templateDB() (string, error) {
 	return s.tpl, s.tplErr
 }
 
+// emptyTemplateDB returns the template of EmptyURL's databases: template0, or on Citus a
+// template trio with the extension and the workers registered, but nothing in "public".
+func (s *server) emptyTemplateDB() (string, error) {
+	if s.workers == nil {
+		return "template0", nil
+	}
+	s.emptyOnce.Do(func() {
+		name := s.prefix + "tpl_empty"
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		s.track(name, true)
+		if err := s.citusTemplate(ctx, name, nil); err != nil {
+			s.emptyErr = fmt.Errorf("create empty template databases on the Citus cluster: %w", err)
+			return
+		}
+		s.emptyTpl = name
+	})
+	return s.emptyTpl, s.emptyErr
+}
+
 // newDatabase creates a database cloned from tpl and registers its drop with tb.
 func (s *server) newDatabase(tb testing.TB, tpl string) string {
 	tb.Helper()
@@ -334,7 +416,12 @@ func (s *server) newDatabase(tb testing.TB, tpl string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cloneMu.Lock()
-	err := s.exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(tpl)+s.cloneStrategy)
+	var err error
+	if s.workers != nil {
+		err = s.createOnAll(ctx, name, tpl)
+	} else {
+		err = s.exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(tpl)+s.cloneStrategy)
+	}
 	cloneMu.Unlock()
 	if err != nil {
 		tb.Fatalf("dbtest: create database: %v", err)
@@ -343,23 +430,40 @@ func (s *server) newDatabase(tb testing.TB, tpl string) string {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := s.drop(ctx, name); err != nil {
+		if err := s.drop(ctx, name, false); err != nil {
 			tb.Errorf("dbtest: %v", err)
 		}
 	})
 	return name
 }
 
-// drop drops database name, ending its sessions (direct or PgBouncer's) first.
-func (s *server) drop(ctx context.Context, name string) error {
+// drop drops database name, ending its sessions (direct or PgBouncer's) first; on Citus, on the
+// coordinator and then on the workers. With template, name is a template (IS_TEMPLATE is
+// cleared first).
+func (s *server) drop(ctx context.Context, name string, template bool) error {
 	if s.bouncer != nil {
 		s.bouncer.forget(ctx, name)
+	}
+	if template {
+		_ = s.exec(ctx, "ALTER DATABASE "+ident(name)+" IS_TEMPLATE false")
+	}
+	if s.workers != nil {
+		s.closeOnAll(ctx, name)
 	}
 	if err := s.exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
+	if err := s.dropOnWorkers(ctx, name, template); err != nil {
+		return err
+	}
 	s.track(name, false)
 	return nil
+}
+
+// close closes the server's connections.
+func (s *server) close() {
+	s.closeWorkers()
+	s.pool.Close()
 }
 
 func (s *server) track(name string, live bool) {
@@ -377,10 +481,11 @@ func (s *server) exec(ctx context.Context, sql string) error {
 	return err
 }
 
-// dropStale drops the databases that test binaries of this host left behind when they died
-// (their process is gone); on a fresh container there are none. It is best effort.
-func (s *server) dropStale(ctx context.Context) {
-	rows, err := s.pool.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, "dbtest_"+hostTag()+"_")
+// dropStale drops the databases that test binaries of this host left behind on the server of
+// pool when they died (their process is gone); on a fresh container there are none. It is best
+// effort.
+func dropStale(ctx context.Context, pool *pgxpool.Pool) {
+	rows, err := pool.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, "dbtest_"+hostTag()+"_")
 	if err != nil {
 		return
 	}
@@ -393,8 +498,8 @@ func (s *server) dropStale(ctx context.Context) {
 		if _, err := fmt.Sscanf(strings.TrimPrefix(name, "dbtest_"+hostTag()+"_"), "%d_", &pid); err != nil || pid == os.Getpid() || processAlive(pid) {
 			continue
 		}
-		_ = s.exec(ctx, "ALTER DATABASE "+ident(name)+" IS_TEMPLATE false")
-		_ = s.exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
+		_, _ = pool.Exec(ctx, "ALTER DATABASE "+ident(name)+" IS_TEMPLATE false")
+		_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)")
 	}
 }
 
@@ -419,15 +524,12 @@ func shutdown() error {
 		}
 		s.mu.Unlock()
 		for _, name := range names {
-			if name == s.tpl {
-				_ = s.exec(ctx, "ALTER DATABASE "+ident(name)+" IS_TEMPLATE false")
-			}
-			if err := s.drop(ctx, name); err != nil {
+			if err := s.drop(ctx, name, strings.HasPrefix(name, s.prefix+"tpl_")); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	s.pool.Close()
+	s.close()
 	if s.stop != nil {
 		errs = append(errs, s.stop(ctx))
 	}

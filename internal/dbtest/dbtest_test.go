@@ -80,7 +80,9 @@ func TestEmptyURLIsEmpty(t *testing.T) {
 	t.Parallel()
 	conn := connect(t, dbtest.EmptyURL(t))
 	var n int
-	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").Scan(&n); err != nil {
+	// Extensions' own relations do not count: Citus puts views (citus_tables, ...) in public.
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_class c WHERE relnamespace = 'public'::regnamespace
+		AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -233,5 +235,51 @@ func TestPgBouncerTransactionScope(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "42P01" {
 		t.Errorf("unqualified query after another client's SET LOCAL: err = %v, want undefined_table (42P01)", err)
+	}
+}
+
+// TestCitus checks, on a Citus cluster (TOODOO_TEST_CITUS_URL), that a test database is a
+// cluster of its own: the extension and the workers are there, a distributed schema lands on a
+// worker and is read and written through the coordinator, and two test databases do not share
+// their tables.
+func TestCitus(t *testing.T) {
+	if !dbtest.Citus() {
+		t.Skip("not on Citus (TOODOO_TEST_CITUS_URL is not set)")
+	}
+	t.Parallel()
+	for _, u := range []string{dbtest.URL(t), dbtest.EmptyURL(t)} {
+		conn := connect(t, u)
+		ctx := t.Context()
+		var workers int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM citus_get_active_worker_nodes()").Scan(&workers); err != nil {
+			t.Fatalf("workers: %v", err)
+		}
+		if workers < 1 {
+			t.Fatalf("%d active workers, want at least 1", workers)
+		}
+		for _, sql := range []string{
+			"SET citus.enable_schema_based_sharding = on",
+			"CREATE SCHEMA citus_probe",
+			"CREATE TABLE citus_probe.t (id bigint PRIMARY KEY, v text)",
+			"RESET citus.enable_schema_based_sharding",
+			"INSERT INTO citus_probe.t VALUES (1, 'one')",
+		} {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		var v string
+		var port int
+		if err := conn.QueryRow(ctx, "SELECT v FROM citus_probe.t WHERE id = 1").Scan(&v); err != nil || v != "one" {
+			t.Fatalf("read back: %q, %v", v, err)
+		}
+		err := conn.QueryRow(ctx, "SELECT nodeport FROM citus_shards WHERE table_name = 'citus_probe.t'::regclass").Scan(&port)
+		if err != nil {
+			t.Fatalf("placement of citus_probe.t: %v", err)
+		}
+		var coordinator bool
+		if err := conn.QueryRow(ctx, "SELECT groupid = 0 FROM pg_dist_node WHERE nodeport = $1", port).Scan(&coordinator); err != nil || coordinator {
+			t.Fatalf("citus_probe.t is on port %d (coordinator %t, %v), want a worker", port, coordinator, err)
+		}
 	}
 }

@@ -13,12 +13,13 @@ COMMENT ON COLUMN "public"."migration_runs"."schemas" IS 'Schemas in the run''s 
 COMMENT ON COLUMN "public"."migration_runs"."applied" IS 'Schemas changed (or only recorded in the ledger) by the run.';
 CREATE TABLE "public"."registry_version" ("id" boolean NOT NULL DEFAULT true, "version" bigint NOT NULL DEFAULT 0, PRIMARY KEY ("id"));
 COMMENT ON TABLE "public"."registry_version" IS 'One row: a counter bumped in the same transaction as every change of tenants or domains, read every 2 s by each server to tell cheaply whether its host map is stale.';
-CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_hash" text NULL, "fingerprint" text NULL, "applied_at" timestamptz NULL, "last_error" text NULL, "last_error_at" timestamptz NULL, "attempted_hash" text NULL, "previous_hash" text NULL, "change_class" text NULL, PRIMARY KEY ("schema_name"), CONSTRAINT "schema_ledger_change_class" CHECK (change_class IN ('additive', 'breaking')));
+CREATE TABLE "public"."schema_ledger" ("schema_name" text NOT NULL, "applied_hash" text NULL, "fingerprint" text NULL, "applied_at" timestamptz NULL, "last_error" text NULL, "last_error_at" timestamptz NULL, "attempted_hash" text NULL, "previous_hash" text NULL, "change_class" text NULL, "distributed_at" timestamptz NULL, PRIMARY KEY ("schema_name"), CONSTRAINT "schema_ledger_change_class" CHECK (change_class IN ('additive', 'breaking')));
 COMMENT ON TABLE "public"."schema_ledger" IS 'The fleet migrator''s ledger: per schema, the desired state last applied and the last error.';
 COMMENT ON COLUMN "public"."schema_ledger"."applied_hash" IS 'Hash of the desired state (schema.hcl) last applied to this schema.';
 COMMENT ON COLUMN "public"."schema_ledger"."fingerprint" IS 'Catalog fingerprint of the schema right after that apply, to detect drift cheaply.';
 COMMENT ON COLUMN "public"."schema_ledger"."previous_hash" IS 'The applied_hash this schema had before the last apply that changed it (NULL: none recorded).';
 COMMENT ON COLUMN "public"."schema_ledger"."change_class" IS 'What the change from previous_hash to applied_hash was for code built for previous_hash: additive (it keeps working) or breaking. NULL: not known, treated as breaking.';
+COMMENT ON COLUMN "public"."schema_ledger"."distributed_at" IS 'Citus: when the schema became a distributed schema (it lives whole on one worker). NULL: not distributed (plain PostgreSQL, or not yet: toodoo migrate distributes it).';
 CREATE TABLE "public"."rate_limits" ("key" text NOT NULL, "tat" timestamptz NOT NULL, "allowed" boolean NOT NULL, PRIMARY KEY ("key"));
 CREATE INDEX "rate_limits_tat_idx" ON "public"."rate_limits" ("tat");
 COMMENT ON TABLE "public"."rate_limits" IS 'Attempt budgets (sign-in, sign-up) shared by every process: one GCRA token bucket per key. Rows whose tat has passed are full buckets and are purged.';

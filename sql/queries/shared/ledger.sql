@@ -45,7 +45,7 @@ WHERE schema_name = @schema_name;
 -- name: LedgerFleet :many
 SELECT s.schema_name, s.tenant_status,
        l.applied_hash, l.fingerprint, l.applied_at, l.last_error, l.last_error_at, l.attempted_hash,
-       l.previous_hash, l.change_class
+       l.previous_hash, l.change_class, l.distributed_at
 FROM (
     SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
     UNION ALL
@@ -140,3 +140,14 @@ LEFT JOIN public.tenants t ON t.schema_name = l.schema_name
 WHERE coalesce(l.last_error, '') <> '' AND (l.schema_name = 'public' OR t.status <> 'deleted')
 ORDER BY l.last_error_at DESC NULLS LAST, l.schema_name
 LIMIT sqlc.arg(lim)::int;
+
+-- LedgerMarkDistributed records that a tenant's schema is now a Citus distributed schema (the
+-- migrator distributes tenants made before Citus mode, tenancy.Create records its own). It writes
+-- nothing for a schema whose tenant is gone, and keeps the first time recorded.
+-- name: LedgerMarkDistributed :exec
+INSERT INTO public.schema_ledger AS l (schema_name, distributed_at)
+SELECT t.schema_name, now()
+FROM public.tenants t
+WHERE t.schema_name = @schema_name
+ON CONFLICT (schema_name) DO UPDATE
+SET distributed_at = coalesce(l.distributed_at, excluded.distributed_at);

@@ -44,7 +44,9 @@ WHERE id = @id;
 -- round trip): the tenant row, its primary domain and its ledger row (the schema is created from
 -- the template, so it is at the template's hash). The schema itself is made separately, and the
 -- transaction ends with RegistryChanged (the version bump and the notification that tells every
--- process's host cache). It returns the whole tenant row, as the other tenant queries do.
+-- process's host cache). It returns the whole tenant row, as the other tenant queries do. With
+-- distributed (Citus mode) the ledger records the schema as distributed: the caller distributes
+-- it in the same transaction.
 -- name: TenantProvision :one
 WITH t AS (
     INSERT INTO public.tenants (schema_name, display_name)
@@ -54,11 +56,14 @@ WITH t AS (
     INSERT INTO public.domains (domain, tenant_id, is_primary)
     SELECT @domain::text, t.id, true FROM t
 ), l AS (
-    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash)
-    SELECT t.schema_name, @applied_hash::text, now(), @applied_hash::text FROM t
+    INSERT INTO public.schema_ledger (schema_name, applied_hash, applied_at, attempted_hash, distributed_at)
+    SELECT t.schema_name, @applied_hash::text, now(), @applied_hash::text,
+           CASE WHEN @distributed::boolean THEN now() END
+    FROM t
     ON CONFLICT (schema_name) DO UPDATE
     SET applied_hash = excluded.applied_hash, fingerprint = NULL, applied_at = excluded.applied_at,
-        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash
+        last_error = NULL, last_error_at = NULL, attempted_hash = excluded.attempted_hash,
+        distributed_at = excluded.distributed_at
 )
 SELECT t.*
 FROM t;

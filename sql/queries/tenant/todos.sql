@@ -38,13 +38,15 @@ SELECT count(*) FILTER (WHERE NOT done) AS open,
 FROM todos;
 
 -- TodoUpdate changes the title and/or the done flag (a null leaves it as it is); completed_at
--- follows done.
+-- follows done, and is set to @now when the to-do becomes done. The time is a parameter because
+-- Citus refuses a non-IMMUTABLE function such as now() inside CASE or COALESCE on a distributed
+-- table (0A000); it evaluates now() elsewhere, as in updated_at.
 -- name: TodoUpdate :one
 UPDATE todos
 SET title        = coalesce(sqlc.narg(title)::text, title),
     done         = coalesce(sqlc.narg(done)::boolean, done),
     completed_at = CASE
-                       WHEN coalesce(sqlc.narg(done)::boolean, done) THEN coalesce(completed_at, now())
+                       WHEN coalesce(sqlc.narg(done)::boolean, done) THEN coalesce(completed_at, sqlc.arg(now)::timestamptz)
                        ELSE NULL
                    END,
     updated_at   = now()
