@@ -111,6 +111,9 @@ func (c *apiContract) check(req *http.Request, body []byte, rec *httptest.Respon
 	defer c.mu.Unlock()
 	resp := rec.Result()
 	respBody := rec.Body.Bytes()
+	if req.Method == http.MethodHead {
+		respBody = nil // what a client gets: net/http drops a HEAD response's body (the recorder keeps it)
+	}
 	request := func() *http.Request { // a fresh copy for each reading of the body
 		r := req.Clone(req.Context())
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -147,7 +150,7 @@ func (c *apiContract) check(req *http.Request, body []byte, rec *httptest.Respon
 	}
 	// No body where the description documents none (the validator does not look).
 	op := helpers.ExtractOperation(req, item)
-	if r := op.Responses.Codes.GetOrZero(strconv.Itoa(resp.StatusCode)); r != nil && orderedmap.Len(r.Content) == 0 && len(respBody) > 0 && req.Method != http.MethodHead {
+	if r := op.Responses.Codes.GetOrZero(strconv.Itoa(resp.StatusCode)); r != nil && orderedmap.Len(r.Content) == 0 && len(respBody) > 0 {
 		out = append(out, fmt.Sprintf("a %d has no documented body, got %d bytes", resp.StatusCode, len(respBody)))
 	}
 	return out
