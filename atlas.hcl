@@ -42,12 +42,18 @@ data "sql" "tenants" {
   SQL
 }
 
+locals {
+  # public and every tenant schema. Never empty: Atlas's template_dir takes a list of strings,
+  # and data.sql gives no typed list when there is no tenant yet.
+  schemas = tolist(concat(["public"], data.sql.tenants.values))
+}
+
 # The desired state of public and every tenant: schema.hcl rendered by `go tool task generate`
-# (cmd/schemagen) into atlas/fleet/schema.sql, a template over the tenant list.
+# (cmd/schemagen) into atlas/fleet/schema.sql, a template over the schema list.
 data "template_dir" "fleet" {
   path = "atlas/fleet"
   vars = {
-    tenants = data.sql.tenants.values
+    schemas = local.schemas
   }
 }
 
@@ -59,7 +65,7 @@ env "tenant" {
   url     = var.url
   dev     = var.dev_url
   src     = data.template_dir.fleet.url
-  schemas = concat(["public"], data.sql.tenants.values)
+  schemas = local.schemas
 }
 
 # one: "public" and the tenant named by --var tenant=NAME, from schema.hcl itself. The tenant

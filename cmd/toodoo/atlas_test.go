@@ -46,7 +46,7 @@ func noSSL(t *testing.T, u string) string {
 }
 
 // TestAtlasCLI runs the real Atlas CLI with atlas.hcl on a database that toodoo migrated: both
-// envs find nothing to change; a change made by hand is repaired by `--env tenant` (one plan for
+// envs find nothing to change, with no tenant and with three; a change made by hand is repaired by `--env tenant` (one plan for
 // public and every tenant), after which toodoo finds no drift either; and a tenant row inserted by
 // hand gets its schema from Atlas, which toodoo then sees as behind until `toodoo migrate` (the
 // caveat the README states).
@@ -58,9 +58,6 @@ func TestAtlasCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCLI(t)
-	for _, name := range []string{"acme", "globex", "initech"} {
-		c.ok("tenant", "create", name)
-	}
 	c.ok("migrate")
 	target := noSSL(t, dbtest.DirectURL(t, c.vars["DATABASE_URL"]))
 	dev := noSSL(t, dbtest.DirectURL(t, dbtest.EmptyURL(t)))
@@ -87,6 +84,13 @@ func TestAtlasCLI(t *testing.T) {
 		return out
 	}
 	const synced = "Schema is synced, no changes to be made"
+
+	// No tenant yet (a fresh installation): public alone.
+	mustAtlas(synced, "schema", "apply", "--env", "tenant", "--auto-approve")
+	for _, name := range []string{"acme", "globex", "initech"} {
+		c.ok("tenant", "create", name)
+	}
+	c.ok("migrate")
 
 	// After toodoo migrate, Atlas agrees on public and every tenant, in one env and one by one.
 	mustAtlas(synced, "schema", "apply", "--env", "tenant", "--auto-approve")
