@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -147,6 +148,14 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // non-GET requests, Sec-Fetch-Site: same-origin.
 func (br *browser) do(method, path string, body io.Reader, header http.Header) *httptest.ResponseRecorder {
 	br.t.Helper()
+	var sent []byte // the body, kept for checkAPIExchange
+	if body != nil {
+		var err error
+		if sent, err = io.ReadAll(body); err != nil {
+			br.t.Fatalf("read the request body: %v", err)
+		}
+		body = bytes.NewReader(sent)
+	}
 	req := httptest.NewRequest(method, "http://"+br.host+path, body)
 	req.Host = br.host
 	req.RemoteAddr = br.addr
@@ -156,8 +165,10 @@ func (br *browser) do(method, path string, body io.Reader, header http.Header) *
 	if br.cookie != nil {
 		req.AddCookie(br.cookie)
 	}
+	check := req.Clone(req.Context())
 	rec := httptest.NewRecorder()
 	br.srv.Handler().ServeHTTP(rec, req)
+	checkAPIExchange(br.t, check, sent, rec)
 	for _, c := range rec.Result().Cookies() {
 		if c.Name != br.srv.sessionCookieName() {
 			continue

@@ -164,8 +164,10 @@ func (br *browser) chunked(method, path, contentType, body string, header http.H
 	if br.cookie != nil {
 		req.AddCookie(br.cookie)
 	}
+	check := req.Clone(req.Context())
 	rec := httptest.NewRecorder()
 	br.srv.Handler().ServeHTTP(rec, req)
+	checkAPIExchange(br.t, check, []byte(body), rec)
 	return rec
 }
 

@@ -69,14 +69,9 @@ func (s *Server) routes() http.Handler {
 	members.Handle("/members/{uid:[0-9]+}/remove", s.handle(s.handleMemberRemove)).Methods(http.MethodPost)
 	members.Handle("/members/invitations/revoke", s.handle(s.handleInvitationRevoke)).Methods(http.MethodPost)
 
-	// A workspace's JSON API: session cookie or bearer token (see authenticate).
+	// A workspace's JSON API.
 	api := s.newRouter()
-	api.Use(s.requireMember)
-	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet, http.MethodHead)
-	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet, http.MethodHead)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
-	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
+	s.apiRoutes(api)
 
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -104,6 +99,21 @@ func (s *Server) routes() http.Handler {
 	h = s.recoverPanic(h)
 	h = s.logRequest(h)
 	return h
+}
+
+// apiRoutes is a workspace's JSON API: session cookie or bearer token (see authenticate).
+// web/openapi.json describes every route here, and a test fails on a route it does not describe
+// (TestOpenAPIDescribesEveryRoute) or on an answer that is not as described (openapi_test.go).
+func (s *Server) apiRoutes(r *mux.Router) {
+	r.Handle("/api/v1/openapi.json", s.handle(s.handleOpenAPIShow)).Methods(http.MethodGet, http.MethodHead)
+
+	api := s.subrouter(r.NewRoute())
+	api.Use(s.requireMember)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoList)).Methods(http.MethodGet, http.MethodHead)
+	api.Handle("/api/v1/todos", s.handle(s.handleAPITodoCreate)).Methods(http.MethodPost)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoGet)).Methods(http.MethodGet, http.MethodHead)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoUpdate)).Methods(http.MethodPatch)
+	api.Handle("/api/v1/todos/{id:[0-9]+}", s.handle(s.handleAPITodoDelete)).Methods(http.MethodDelete)
 }
 
 // routeID reads the route variable name ({id}, {uid}) as a row id. The routes let only digits
