@@ -1,7 +1,6 @@
 package migrate_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -13,15 +12,11 @@ import (
 	"github.com/toodoo/toodoo/tenancy"
 )
 
-// onCitus reports whether the tests run on a Citus cluster (TOODOO_TEST_CITUS_URL, which
-// `go tool task test:citus` sets; dbtest then makes every test database on the cluster).
-func onCitus() bool { return os.Getenv("TOODOO_TEST_CITUS_URL") != "" }
-
 // TestPlainPostgresRunIsNotCitus: on plain PostgreSQL a run is not in Citus mode and distributes
 // nothing; forcing Citus mode on is refused before anything is done.
 func TestPlainPostgresRunIsNotCitus(t *testing.T) {
 	t.Parallel()
-	if onCitus() {
+	if dbtest.Citus() {
 		t.Skip("on a Citus cluster: see TestCitusFleetMigration")
 	}
 	url := dbtest.URL(t)
@@ -44,7 +39,7 @@ func TestPlainPostgresRunIsNotCitus(t *testing.T) {
 // CHECK constraint applies to every tenant, on both workers.
 func TestCitusFleetMigration(t *testing.T) {
 	t.Parallel()
-	if !onCitus() {
+	if !dbtest.Citus() {
 		t.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator, or run go tool task test:citus")
 	}
 	ctx := t.Context()

@@ -1,7 +1,6 @@
 package tenancy_test
 
 import (
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -15,18 +14,6 @@ import (
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
-
-// onCitus reports whether the tests run on a Citus cluster (TOODOO_TEST_CITUS_URL, which
-// `go tool task test:citus` sets; dbtest then makes every test database on the cluster).
-func onCitus() bool { return os.Getenv("TOODOO_TEST_CITUS_URL") != "" }
-
-// needCitus skips a test that proves something on a Citus cluster when there is none.
-func needCitus(t *testing.T) {
-	t.Helper()
-	if !onCitus() {
-		t.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator, or run go tool task test:citus")
-	}
-}
 
 // citusDB is a DB on a new test database of the cluster. Moves connect from the coordinator to
 // itself by citus.local_hostname (default localhost); the test cluster's nodes know each other
@@ -94,7 +81,7 @@ func TestCitusModeRule(t *testing.T) {
 // is "local", the ledger records nothing distributed, and placement is refused in one line.
 func TestPlainPostgresIsUnchanged(t *testing.T) {
 	t.Parallel()
-	if onCitus() {
+	if dbtest.Citus() {
 		t.Skip("on a Citus cluster: see the TestCitus tests")
 	}
 	ctx := t.Context()
@@ -182,7 +169,7 @@ func roundTrip(t *testing.T, db *tenancy.DB, tn tenancy.Tenant, title string) {
 // written through the coordinator.
 func TestCitusCreateDistributes(t *testing.T) {
 	t.Parallel()
-	needCitus(t)
+	dbtest.NeedCitus(t)
 	ctx := t.Context()
 	db := citusDB(t)
 	def := schemadef.MustDefault()
@@ -251,7 +238,7 @@ func TestCitusCreateDistributes(t *testing.T) {
 // checking its data after each, and the one-line refusals.
 func TestCitusMoveAndRebalance(t *testing.T) {
 	t.Parallel()
-	needCitus(t)
+	dbtest.NeedCitus(t)
 	ctx := t.Context()
 	db := citusDB(t)
 	a := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "mover", Cold: true})
@@ -326,7 +313,7 @@ func TestCitusMoveAndRebalance(t *testing.T) {
 //
 //	TOODOO_TEST_CITUS_URL=... go test ./tenancy -run '^$' -bench CitusMoveTenant -benchtime 7x
 func BenchmarkCitusMoveTenant(b *testing.B) {
-	if !onCitus() {
+	if !dbtest.Citus() {
 		b.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator")
 	}
 	ctx := b.Context()

@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,18 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/tenancy"
 )
-
-// needCitus skips a test that proves something on a Citus cluster when there is none
-// (TOODOO_TEST_CITUS_URL, which `go tool task test:citus` sets; dbtest then makes every test
-// database on the cluster).
-func needCitus(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TOODOO_TEST_CITUS_URL") == "" {
-		t.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator, or run go tool task test:citus")
-	}
-}
 
 // citusSetup is setup on a Citus cluster, with the database told to reach the coordinator by the
 // name Citus's metadata gives it (moves connect from the coordinator to itself; the test
@@ -67,7 +57,7 @@ func nodeOf(t *testing.T, db *tenancy.DB, name string) string {
 // other's to-dos. Workspaces made by sign-up are distributed over both workers too.
 func TestCitusPagesAndAPIOnEitherWorker(t *testing.T) {
 	t.Parallel()
-	needCitus(t)
+	dbtest.NeedCitus(t)
 	b := citusSetup(t)
 	n1, n2 := nodeOf(t, b.db, "first"), nodeOf(t, b.db, "second")
 	if n1 == tenancy.LocalNode || n2 == tenancy.LocalNode || n1 == n2 {
@@ -136,7 +126,7 @@ func TestCitusPagesAndAPIOnEitherWorker(t *testing.T) {
 // one back; no request fails and every to-do written is there afterwards.
 func TestCitusMoveAndRebalanceWhileServing(t *testing.T) {
 	t.Parallel()
-	needCitus(t)
+	dbtest.NeedCitus(t)
 	b := citusSetup(t)
 	from, to := nodeOf(t, b.db, "first"), nodeOf(t, b.db, "second")
 	if from == to {

@@ -2,15 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-// onCitus reports whether the tests run on a Citus cluster (TOODOO_TEST_CITUS_URL, which
-// `go tool task test:citus` sets; dbtest then makes every test database on the cluster).
-func onCitus() bool { return os.Getenv("TOODOO_TEST_CITUS_URL") != "" }
+	"github.com/toodoo/toodoo/internal/dbtest"
+)
 
 // The placement commands' bad usage: exit 2 and one line, before any database is needed.
 func TestPlacementUsageErrors(t *testing.T) {
@@ -43,7 +40,7 @@ func TestPlacementUsageErrors(t *testing.T) {
 // tenant list shows every tenant as local, and TOODOO_CITUS=on is refused.
 func TestPlacementOnPlainPostgres(t *testing.T) {
 	t.Parallel()
-	if onCitus() {
+	if dbtest.Citus() {
 		t.Skip("on a Citus cluster: see TestPlacementOnCitus")
 	}
 	c := newCLI(t)
@@ -72,7 +69,7 @@ func TestPlacementOnPlainPostgres(t *testing.T) {
 // makes the move back.
 func TestPlacementOnCitus(t *testing.T) {
 	t.Parallel()
-	if !onCitus() {
+	if !dbtest.Citus() {
 		t.Skip("no Citus cluster: set TOODOO_TEST_CITUS_URL to a coordinator, or run go tool task test:citus")
 	}
 	c := newCLI(t)

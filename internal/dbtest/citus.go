@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,15 @@ const envCitus = "TOODOO_TEST_CITUS_URL"
 
 // Citus reports whether the test databases are on a Citus cluster (TOODOO_TEST_CITUS_URL).
 func Citus() bool { return os.Getenv(envCitus) != "" }
+
+// NeedCitus skips a test that proves something on a Citus cluster when the tests do not run on
+// one, saying how to get one.
+func NeedCitus(tb testing.TB) {
+	tb.Helper()
+	if !Citus() {
+		tb.Skip("no Citus cluster: set " + envCitus + " to a coordinator, or run go tool task test:citus")
+	}
+}
 
 // node is a Citus worker of the test cluster.
 type node struct {
