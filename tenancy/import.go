@@ -152,10 +152,17 @@ func importTx(ctx context.Context, tx *Tx, a *archiveReader, h *archiveHeader, t
 		}
 		res.Tables = append(res.Tables, TableRows{ti.archive.Name, rows.rows})
 		for _, c := range ti.serial {
-			if _, err := tx.raw.Exec(ctx, fmt.Sprintf(
-				`SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence($1, $2), m) FROM (SELECT max(%s) AS m FROM %s) s WHERE m IS NOT NULL`,
-				pgx.Identifier{c}.Sanitize(), pgx.Identifier{t.Schema, ti.archive.Name}.Sanitize()),
-				pgx.Identifier{t.Schema, ti.archive.Name}.Sanitize(), c); err != nil {
+			// Two statements, not setval over a subquery: on Citus such a statement goes whole
+			// to the worker holding the table, whose copy of the sequence has that node's range.
+			table := pgx.Identifier{t.Schema, ti.archive.Name}.Sanitize()
+			var top *int64
+			if err := tx.raw.QueryRow(ctx, fmt.Sprintf(`SELECT max(%s)::bigint FROM %s`, pgx.Identifier{c}.Sanitize(), table)).Scan(&top); err != nil {
+				return fmt.Errorf("move the sequence of %s.%s: %w", ti.archive.Name, c, err)
+			}
+			if top == nil {
+				continue
+			}
+			if _, err := tx.raw.Exec(ctx, `SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence($1, $2), $3)`, table, c, *top); err != nil {
 				return fmt.Errorf("move the sequence of %s.%s: %w", ti.archive.Name, c, err)
 			}
 		}
