@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -40,6 +41,30 @@ type httpOptions struct {
 	Only      string        // BENCH_ONLY: comma-separated scenarios to run (default all)
 	InProcess bool          // BENCH_INPROCESS=1: serve from this process (web.New) instead of the toodoo binary
 	CPUProf   string        // BENCH_CPUPROFILE=PREFIX: with BENCH_INPROCESS, a CPU profile per scenario of round 1, PREFIX-NAME.pprof
+	// Servers compares builds or settings in the same run (BENCH_SERVERS): comma-separated
+	// NAME=REV[?URL-PARAMS], REV "." for the working tree or a git revision (built from `git
+	// archive`), URL-PARAMS added to the server's database URL; e.g.
+	// "before=HEAD~3,after=.,after8=.?pool_max_conns=8". Default "toodoo=.".
+	Servers []serverSpec
+}
+
+// serverSpec is one server of BENCH_SERVERS.
+type serverSpec struct {
+	Name, Rev, Params string
+	base              string // http://127.0.0.1:port, once started
+}
+
+func parseServers(s string) []serverSpec {
+	var out []serverSpec
+	for _, item := range strings.Split(cmp.Or(s, "toodoo=."), ",") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			name, rest = item, "."
+		}
+		rev, params, _ := strings.Cut(rest, "?")
+		out = append(out, serverSpec{Name: name, Rev: cmp.Or(rev, "."), Params: params})
+	}
+	return out
 }
 
 func httpOptionsFromEnv() httpOptions {
@@ -55,6 +80,7 @@ func httpOptionsFromEnv() httpOptions {
 		Only:      os.Getenv("BENCH_ONLY"),
 		InProcess: os.Getenv("BENCH_INPROCESS") == "1" || os.Getenv("BENCH_CPUPROFILE") != "",
 		CPUProf:   os.Getenv("BENCH_CPUPROFILE"),
+		Servers:   parseServers(os.Getenv("BENCH_SERVERS")),
 	}
 }
 
@@ -113,23 +139,26 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	srvURL := d.URL
-	if o.Pool != "" {
-		kv := []string{}
-		for _, p := range strings.Split(o.Pool, "&") {
-			k, v, _ := strings.Cut(p, "=")
-			kv = append(kv, k, v)
+	for i := range o.Servers {
+		sv := &o.Servers[i]
+		srvURL := d.URL
+		if sv.Params != "" {
+			kv := []string{}
+			for _, p := range strings.Split(sv.Params, "&") {
+				k, v, _ := strings.Cut(p, "=")
+				kv = append(kv, k, v)
+			}
+			srvURL = d.withParams(kv...)
 		}
-		srvURL = d.withParams(kv...)
+		addr := fmt.Sprintf("127.0.0.1:%d", o.Port+i)
+		stop, err := startServer(ctx, o, tmp, *sv, srvURL, addr)
+		if err != nil {
+			return fmt.Errorf("server %s: %w", sv.Name, err)
+		}
+		defer stop()
+		sv.base = "http://" + addr
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", o.Port)
-	stop, err := startServer(ctx, o, tmp, srvURL, addr)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	base := "http://" + addr
-	cookie, err := signIn(ctx, base, tenantHost(1))
+	cookie, err := signIn(ctx, o.Servers[0].base, tenantHost(1))
 	if err != nil {
 		return err
 	}
@@ -161,14 +190,18 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 		return err
 	}
 	// Each check runs before each load: a page that redirects to /login would be fast and wrong.
-	checks := map[string]func() error{
-		"page":       func() error { return expect(ctx, base, tenantHost(1), "/", "Cookie", cookie, "to-do 20 of bench_1") },
-		"api":        func() error { return expect(ctx, base, tenantHost(1), apiPath, "Authorization", "Bearer "+tokens[0], `"todos":[{`) },
-		"api-spread": func() error { return expect(ctx, base, tenantHost(o.Tenants), apiPath, "Authorization", "Bearer "+tokens[o.Tenants-1], `"todos":[{`) },
-	}
-	wrkRun := func(name, script string) func(ctx context.Context) (result, error) {
+	wrkRun := func(base, name, script string) func(ctx context.Context) (result, error) {
 		return func(ctx context.Context) (result, error) {
-			if err := checks[name](); err != nil {
+			var err error
+			switch name {
+			case "page":
+				err = expect(ctx, base, tenantHost(1), "/", "Cookie", cookie, "to-do 20 of bench_1")
+			case "api":
+				err = expect(ctx, base, tenantHost(1), apiPath, "Authorization", "Bearer "+tokens[0], `"todos":[{`)
+			default:
+				err = expect(ctx, base, tenantHost(o.Tenants), apiPath, "Authorization", "Bearer "+tokens[o.Tenants-1], `"todos":[{`)
+			}
+			if err != nil {
 				return result{}, err
 			}
 			return runWrk(ctx, o, base, script)
@@ -177,16 +210,28 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 	pgRun := func(script string) func(ctx context.Context) (result, error) {
 		return func(ctx context.Context) (result, error) { return runPgbench(ctx, o, d.URL, script) }
 	}
-	scenarios := []scenario{
-		{"page", "GET / signed in (session cookie), 20 to-dos, one tenant", wrkRun("page", pageLua)},
-		{"api", "GET " + apiPath + " with a bearer token, one tenant", wrkRun("api", apiLua)},
-		{"api-spread", fmt.Sprintf("the same, each request to a random one of %d tenants", o.Tenants), wrkRun("api-spread", spreadLua)},
-		{"pg", "pgbench -M simple: BEGIN READ ONLY; SET LOCAL search_path; the API's SELECT; COMMIT, one tenant", pgRun(pgSingle)},
-		{"pg-spread", fmt.Sprintf("the same over %d random tenants", o.Tenants), pgRun(pgSpread)},
+	var scenarios []scenario
+	for _, sv := range o.Servers {
+		suffix := ""
+		if len(o.Servers) > 1 {
+			suffix = "@" + sv.Name
+		}
+		scenarios = append(scenarios,
+			scenario{"page" + suffix, "GET / signed in (session cookie), 20 to-dos, one tenant", wrkRun(sv.base, "page", pageLua)},
+			scenario{"api" + suffix, "GET " + apiPath + " with a bearer token, one tenant", wrkRun(sv.base, "api", apiLua)},
+			scenario{"api-spread" + suffix, fmt.Sprintf("the same, each request to a random one of %d tenants", o.Tenants), wrkRun(sv.base, "api-spread", spreadLua)},
+		)
 	}
+	scenarios = append(scenarios,
+		scenario{"pg", "pgbench -M simple: BEGIN READ ONLY; SET LOCAL search_path; the API's SELECT; COMMIT, one tenant", pgRun(pgSingle)},
+		scenario{"pg-spread", fmt.Sprintf("the same over %d random tenants", o.Tenants), pgRun(pgSpread)},
+	)
 	if o.Only != "" {
 		keep := strings.Split(o.Only, ",")
-		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return !slices.Contains(keep, s.Name) })
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool {
+			name, _, _ := strings.Cut(s.Name, "@")
+			return !slices.Contains(keep, name)
+		})
 	}
 	results := map[string][]result{}
 	for round := range o.Rounds {
@@ -210,7 +255,7 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 				return fmt.Errorf("%s: %w", s.Name, err)
 			}
 			results[s.Name] = append(results[s.Name], r)
-			logf("round %d %-10s %8.0f /s  p99 %5.1f ms", round+1, s.Name, r.RPS, r.P99ms)
+			logf("round %d %-18s %8.0f /s  p99 %5.1f ms", round+1, s.Name, r.RPS, r.P99ms)
 		}
 	}
 	printHTTP(o, d, scenarios, results)
@@ -236,7 +281,7 @@ COMMIT;
 
 // startServer starts `toodoo serve` (built from this tree) or, with InProcess, web.New in this
 // process, and waits until it is ready.
-func startServer(ctx context.Context, o httpOptions, tmp, dbURL, addr string) (stop func(), err error) {
+func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, dbURL, addr string) (stop func(), err error) {
 	keyBytes := make([]byte, 36)
 	_, _ = rand.Read(keyBytes)
 	if o.InProcess {
@@ -267,10 +312,9 @@ func startServer(ctx context.Context, o httpOptions, tmp, dbURL, addr string) (s
 		logf("server: in this process (web.New), pool %s", redact(dbURL))
 		return stop, waitReady(ctx, "http://"+addr, nil)
 	}
-	bin := filepath.Join(tmp, "toodoo")
-	logf("go build -o %s ./cmd/toodoo", bin)
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/toodoo").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v: %s", err, out)
+	bin, err := buildToodoo(ctx, tmp, sv.Name, sv.Rev)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
@@ -307,12 +351,32 @@ func startServer(ctx context.Context, o httpOptions, tmp, dbURL, addr string) (s
 		stop()
 		return nil, fmt.Errorf("%w: %s", err, tail)
 	}
-	serverPID = cmd.Process.Pid
 	return stop, nil
 }
 
-// serverPID is the toodoo serve process of bench http or fleet (0: in process).
-var serverPID int
+// buildToodoo builds cmd/toodoo from the working tree (rev ".") or from a git revision (its
+// `git archive`, so the working tree is left alone) into dir.
+func buildToodoo(ctx context.Context, dir, name, rev string) (string, error) {
+	bin := filepath.Join(dir, "toodoo-"+name)
+	src := "."
+	if rev != "." {
+		src = filepath.Join(dir, "src-"+name)
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return "", err
+		}
+		archive := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
+		if out, err := archive.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("git archive %s: %v: %s", rev, err, out)
+		}
+	}
+	logf("go build %s (%s)", bin, rev)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/toodoo")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v: %s", rev, err, out)
+	}
+	return bin, nil
+}
 
 func waitReady(ctx context.Context, base string, exited <-chan error) error {
 	deadline := time.Now().Add(60 * time.Second)
@@ -476,7 +540,7 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 	fmt.Printf("\n# bench http, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("# %s; %d tenants x %d to-dos; wrk -t%d -c%d -d%s --latency; pgbench -M simple -c%d -j%d -T%d; %d alternating rounds, medians\n",
 		d.What, o.Tenants, o.Todos, o.Threads, o.Conns, o.Duration, o.Conns, o.Threads, int(o.Duration.Seconds()), o.Rounds)
-	fmt.Printf("%-11s %10s %9s  %s\n", "scenario", "req/s", "p99 ms", "runs (req/s)")
+	fmt.Printf("%-18s %10s %9s  %s\n", "scenario", "req/s", "p99 ms", "runs (req/s)")
 	med := map[string]float64{}
 	for _, s := range scenarios {
 		rs := results[s.Name]
@@ -492,7 +556,7 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 		if median(p99) > 0 {
 			p = strconv.FormatFloat(median(p99), 'f', 1, 64)
 		}
-		fmt.Printf("%-11s %10.0f %9s  %s  (%s)\n", s.Name, med[s.Name], p, strings.Join(runs, " "), s.What)
+		fmt.Printf("%-18s %10.0f %9s  %s  (%s)\n", s.Name, med[s.Name], p, strings.Join(runs, " "), s.What)
 	}
 	// Ratios per round (noise hits a round's measurements alike), then their median.
 	ratio := func(a, b string) (float64, bool) {
@@ -506,25 +570,33 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 		}
 		return median(v), true
 	}
-	fmt.Println()
-	if v, ok := ratio("api", "pg"); ok {
-		fmt.Printf("API / pgbench ceiling (one tenant):            %5.0f%%   (target >= 50%%)\n", 100*v)
+	pg, okPG := ratio("pg-spread", "pg")
+	if okPG {
+		fmt.Printf("\npgbench spread / one tenant:                   %5.0f%%\n", 100*pg)
 	}
-	if v, ok := ratio("page", "pg"); ok {
-		fmt.Printf("page / pgbench ceiling:                        %5.0f%%\n", 100*v)
-	}
-	if m, ok := med["page"]; ok {
-		fmt.Printf("page / Django peer (%.0f req/s, the issue's):  %5.1fx   (target >= 10x, i.e. >= 3,200 req/s; p99 <= 10 ms)\n", djangoPeer, m/djangoPeer)
-	}
-	app, ok1 := ratio("api-spread", "api")
-	pg, ok2 := ratio("pg-spread", "pg")
-	if ok1 {
-		fmt.Printf("API spread / one tenant:                       %5.0f%%\n", 100*app)
-	}
-	if ok2 {
-		fmt.Printf("pgbench spread / one tenant:                   %5.0f%%\n", 100*pg)
-	}
-	if ok1 && ok2 {
-		fmt.Printf("application's spread ratio / database's:       %5.0f%%   (target >= 95%%)\n", 100*app/pg)
+	for _, sv := range o.Servers {
+		suffix := ""
+		if len(o.Servers) > 1 {
+			suffix = "@" + sv.Name
+			fmt.Printf("\n%s (%s%s):\n", sv.Name, sv.Rev, map[bool]string{true: "?" + sv.Params}[sv.Params != ""])
+		} else {
+			fmt.Println()
+		}
+		if v, ok := ratio("api"+suffix, "pg"); ok {
+			fmt.Printf("API / pgbench ceiling (one tenant):            %5.0f%%   (target >= 50%%)\n", 100*v)
+		}
+		if v, ok := ratio("page"+suffix, "pg"); ok {
+			fmt.Printf("page / pgbench ceiling:                        %5.0f%%\n", 100*v)
+		}
+		if m, ok := med["page"+suffix]; ok {
+			fmt.Printf("page / Django peer (%.0f req/s, the issue's):  %5.1fx   (target >= 10x, i.e. >= 3,200 req/s; p99 <= 10 ms)\n", djangoPeer, m/djangoPeer)
+		}
+		app, ok := ratio("api-spread"+suffix, "api"+suffix)
+		if ok {
+			fmt.Printf("API spread / one tenant:                       %5.0f%%\n", 100*app)
+		}
+		if ok && okPG {
+			fmt.Printf("application's spread ratio / database's:       %5.0f%%   (target >= 95%%)\n", 100*app/pg)
+		}
 	}
 }
