@@ -358,16 +358,21 @@ func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, 
 // `git archive`, so the working tree is left alone) into dir.
 func buildToodoo(ctx context.Context, dir, name, rev string) (string, error) {
 	bin := filepath.Join(dir, "toodoo-"+name)
-	src := "."
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		return "", fmt.Errorf("go env GOMOD: not in the module (%v)", err)
+	}
+	src := filepath.Dir(strings.TrimSpace(string(out))) // the module's root, also from bench's tests
 	if rev != "." {
-		src = filepath.Join(dir, "src-"+name)
-		if err := os.MkdirAll(src, 0o755); err != nil {
+		dst := filepath.Join(dir, "src-"+name)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return "", err
 		}
-		archive := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, src)
+		archive := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", rev, dst)
 		if out, err := archive.CombinedOutput(); err != nil {
 			return "", fmt.Errorf("git archive %s: %v: %s", rev, err, out)
 		}
+		src = dst
 	}
 	logf("go build %s (%s)", bin, rev)
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/toodoo")
