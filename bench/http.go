@@ -282,15 +282,13 @@ COMMIT;
 // startServer starts `toodoo serve` (built from this tree) or, with InProcess, web.New in this
 // process, and waits until it is ready.
 func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, dbURL, addr string) (stop func(), err error) {
-	keyBytes := make([]byte, 36)
-	_, _ = rand.Read(keyBytes)
 	if o.InProcess {
 		db, err := tenancy.Open(ctx, dbURL)
 		if err != nil {
 			return nil, err
 		}
 		logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		srv, err := web.New(web.Config{BaseDomain: benchDomain, SessionKeys: [][]byte{[]byte(base64.StdEncoding.EncodeToString(keyBytes))}, DirectDatabaseURL: dbURL}, db, logger)
+		srv, err := web.New(web.Config{BaseDomain: benchDomain, SessionKeys: [][]byte{[]byte(sessionKey)}, DirectDatabaseURL: dbURL}, db, logger)
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -322,7 +320,7 @@ func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, 
 		"TOODOO_DIRECT_DATABASE_URL="+dbURL,
 		"TOODOO_ADDR="+addr,
 		"TOODOO_BASE_DOMAIN="+benchDomain,
-		"TOODOO_SESSION_KEYS="+base64.StdEncoding.EncodeToString(keyBytes),
+		"TOODOO_SESSION_KEYS="+sessionKey,
 		"TOODOO_SMTP_URL=smtp://127.0.0.1:9?tls=none", // nothing here sends mail
 		"TOODOO_MAIL_FROM=bench <bench@example.com>",
 		"TOODOO_SPARE_SCHEMAS=0",
@@ -353,6 +351,13 @@ func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, 
 	}
 	return stop, nil
 }
+
+// sessionKey is every server's TOODOO_SESSION_KEYS, so that one sign-in's cookie works on all.
+var sessionKey = func() string {
+	b := make([]byte, 36)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
 
 // buildToodoo builds cmd/toodoo from the working tree (rev ".") or from a git revision (its
 // `git archive`, so the working tree is left alone) into dir.

@@ -152,8 +152,13 @@ func (d *database) create(ctx context.Context) error {
 	return nil
 }
 
-// Close drops the database and stops the private cluster.
+// Close drops the database and stops the private cluster, unless BENCH_KEEP=1 (to look
+// further at the fleet on a given server: the database is named on stderr).
 func (d *database) Close() {
+	if os.Getenv("BENCH_KEEP") == "1" && d.stop == nil {
+		logf("BENCH_KEEP=1: database kept: %s", redact(d.URL))
+		return
+	}
 	if d.stop != nil {
 		d.stop()
 		return
