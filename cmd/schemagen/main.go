@@ -1,5 +1,7 @@
 // Command schemagen renders schema.hcl into plain DDL for sqlc (sql/schema/shared.sql and
-// sql/schema/tenant.sql). It runs as part of `go tool task generate`; the Atlas CLI is not needed.
+// sql/schema/tenant.sql), and into schemadef/embedded_gen.go, the rendered definition that
+// spares every process evaluating the embedded schema.hcl (see schemadef.Default). It runs as
+// part of `go tool task generate`; the Atlas CLI is not needed.
 package main
 
 import (
@@ -40,5 +42,5 @@ func run() error {
 			return err
 		}
 	}
-	return nil
+	return os.WriteFile(filepath.Join("schemadef", "embedded_gen.go"), schemadef.Generated(hcl, def), 0o644)
 }
