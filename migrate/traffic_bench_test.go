@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +46,9 @@ import (
 //	TOODOO_BENCH_PARALLEL  the migrator's --parallel (default 0: the number of CPUs)
 //	TOODOO_BENCH_SECONDS   length of the load before the migration (default 5)
 //	TOODOO_BENCH_HOLD      1: hold a lock on one more tenant during the migration under load
+//	TOODOO_BENCH_CLI       1: run `toodoo migrate` as a process of its own (as operators do)
+//	                       instead of migrate.Run in this process, whose goroutines otherwise
+//	                       queue for the same two Ps as the server's and the load's
 //	TOODOO_BENCH_LOAD      open-loop load as a percentage of the capacity measured first (e.g.
 //	                       50): requests leave on a fixed schedule, whatever the answers, and
 //	                       their latency counts from when they were due (no coordinated
@@ -95,12 +101,28 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 	client := ts.Client()
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = workers
 
+	cli := ""
+	if os.Getenv("TOODOO_BENCH_CLI") == "1" {
+		cli = filepath.Join(b.TempDir(), "toodoo")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cli, "github.com/toodoo/toodoo/cmd/toodoo").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v: %s", err, out)
+		}
+	}
 	var cols int // columns added so far: each migration adds the next one, with its index
 	// migrateOnce adds the next column and index to every tenant; locked: "held" is locked.
 	migrateOnce := func(locked bool) (time.Duration, *migrate.Summary) {
 		cols++
+		def := withIndexedColumns(b, cols)
 		start := time.Now()
-		sum, err := migrate.Run(ctx, url, withIndexedColumns(b, cols), migrate.Options{Parallel: parallel}, nil)
+		var (
+			sum *migrate.Summary
+			err error
+		)
+		if cli != "" {
+			sum, err = migrateCLI(ctx, b, cli, url, def, parallel)
+		} else {
+			sum, err = migrate.Run(ctx, url, def, migrate.Options{Parallel: parallel}, nil)
+		}
 		elapsed := time.Since(start)
 		switch {
 		case locked && (!errors.Is(err, migrate.ErrIncomplete) || sum.Failed != 1 || sum.LockGaveUp != 1):
@@ -165,6 +187,50 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 }
 
 type target struct{ host, token string }
+
+// migrateCLI runs `toodoo migrate --schema FILE` (def's schema.hcl) on url and reads its
+// summary's counts back.
+func migrateCLI(ctx context.Context, tb testing.TB, bin, url string, def *schemadef.Definition, parallel int) (*migrate.Summary, error) {
+	file := filepath.Join(tb.TempDir(), "schema.hcl")
+	if err := os.WriteFile(file, def.HCL(), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"migrate", "--schema", file}
+	if parallel > 0 {
+		args = append(args, "--parallel", strconv.Itoa(parallel))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	out, runErr := cmd.CombinedOutput()
+	sum := &migrate.Summary{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "applied":
+			sum.Applied = n
+		case "failed":
+			sum.Failed = n
+		}
+	}
+	if m := regexp.MustCompile(`lock timeouts: (\d+) retried`).FindSubmatch(out); m != nil {
+		sum.LockRetries, _ = strconv.Atoi(string(m[1]))
+	}
+	if runErr != nil {
+		if sum.Failed > 0 {
+			sum.LockGaveUp = sum.Failed // the only failure the benchmark provokes
+			return sum, fmt.Errorf("%w: %s", migrate.ErrIncomplete, out)
+		}
+		return sum, fmt.Errorf("toodoo migrate: %v: %s", runErr, out)
+	}
+	return sum, nil
+}
 
 // openLoopClients bounds the requests in flight in the open loop.
 const openLoopClients = 64
