@@ -52,9 +52,11 @@ func New(pool *pgxpool.Pool) *DB {
 
 func newDB(pool *pgxpool.Pool, acquireTimeout time.Duration) *DB {
 	db := &DB{pool: pool, acquireTimeout: acquireTimeout}
-	switch pool.Config().ConnConfig.DefaultQueryExecMode {
-	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
-		db.pipelineAlways = true
+	if pool != nil { // unit tests make a DB without a database
+		switch pool.Config().ConnConfig.DefaultQueryExecMode {
+		case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+			db.pipelineAlways = true
+		}
 	}
 	db.shared = shareddb.New(interpreting{bounded{db}})
 	return db
