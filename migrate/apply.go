@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,7 +50,9 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
 			return err
 		}
-		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class}
+		// Quiet: the version moves in this transaction, and the run announces its schemas
+		// together (announcer).
+		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class, Quiet: !p.Shared}
 		if measure {
 			var err error
 			if fp, err = fingerprintOne(ctx, tx, name); err != nil {
@@ -81,6 +84,9 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 		r.count(func(s *Summary) { s.Failed++; s.Failures = append(s.Failures, res) })
 	} else {
 		r.count(func(s *Summary) { s.Applied++ })
+		if !p.Shared {
+			r.announce.pending.Add(1)
+		}
 	}
 	r.rep.Done(res)
 	return fp, res.Err
@@ -132,4 +138,64 @@ func (r *runner) recordAll(ctx context.Context, p *Plan, hash string, fp *string
 		return
 	}
 	r.count(func(s *Summary) { s.Recorded += len(p.Schemas) })
+}
+
+// announceEvery is how often, at most, a run announces the tenant schemas it applied.
+const announceEvery = time.Second
+
+// announcer tells the servers' host maps, which carry each tenant's ledger state, about the
+// schemas a run applied: one notification (RegistryChangedAll: every host map reloads whole)
+// per announceEvery for all of them, instead of one per tenant, each costing every server a
+// query while it serves. Each schema's transaction bumps the registry's version already, so a
+// host map that misses an announcement (the run killed before it) still reloads within its
+// reconcile interval.
+type announcer struct {
+	pending atomic.Int64 // schemas applied since the last announcement
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// startAnnouncing announces every announceEvery while schemas are applied; the returned
+// function stops it after a last announcement of what is pending.
+func (r *runner) startAnnouncing(ctx context.Context) (stop func()) {
+	a := &r.announce
+	a.stop, a.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(a.done)
+		tick := time.NewTicker(announceEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-a.stop:
+				r.announceNow(context.WithoutCancel(ctx))
+				return
+			case <-tick.C:
+				r.announceNow(ctx)
+			}
+		}
+	}()
+	return func() {
+		close(a.stop)
+		<-a.done
+	}
+}
+
+// announceNow announces the pending schemas, if any. A failure leaves them pending (and is
+// reported as a warning if the last announcement fails: the host maps then follow within their
+// reconcile interval).
+func (r *runner) announceNow(ctx context.Context) {
+	n := r.announce.pending.Swap(0)
+	if n == 0 || r.opts.DryRun {
+		return
+	}
+	if err := shareddb.New(r.pool).RegistryChangedAll(ctx); err != nil {
+		r.announce.pending.Add(n)
+		select {
+		case <-r.announce.stop:
+			r.count(func(s *Summary) {
+				s.Warnings = append(s.Warnings, fmt.Errorf("announce %d applied schemas to the servers' host maps (they follow within their reconcile interval): %w", n, err))
+			})
+		default:
+		}
+	}
 }
