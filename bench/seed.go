@@ -29,11 +29,6 @@ func tenantName(i int) string { return fmt.Sprintf("bench_%d", i) }
 
 func tenantHost(i int) string { return fmt.Sprintf("bench-%d.%s", i, benchDomain) }
 
-// seeded is what the load needs: per tenant a bearer token of the owner.
-type seeded struct {
-	Tokens []string // Tokens[i-1] is tenant i's
-}
-
 // migratePublic makes the shared schema and the mail queue's tables on an empty database, as
 // `toodoo migrate` does.
 func migratePublic(ctx context.Context, url string) error {
