@@ -34,34 +34,7 @@ func isLockTimeout(err error) bool {
 // the last of Options.LockAttempts (attempt counts from 1): it then returns errRetry.
 func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool, attempt int) (fp string, err error) {
 	start := time.Now()
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var script strings.Builder
-		fmt.Fprintf(&script, "SET LOCAL lock_timeout = %d;\n", max(1, r.opts.LockTimeout.Milliseconds()))
-		// The change and its ledger row commit together, so a crash can lose both, never one
-		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
-		// good part of the cost of a small DDL transaction.
-		script.WriteString("SET LOCAL synchronous_commit = off;\n")
-		if !p.Shared {
-			script.WriteString("SET LOCAL search_path TO " + pgx.Identifier{name}.Sanitize() + ";\n")
-		}
-		script.WriteString(schemadef.Script(p.Statements))
-		// The simple protocol carries several statements in one round trip; nothing in the
-		// script comes from input except the quoted schema name.
-		if _, err := tx.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
-			return err
-		}
-		// Quiet: the version moves in this transaction, and the run announces its schemas
-		// together (announcer).
-		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class, Quiet: !p.Shared}
-		if measure {
-			var err error
-			if fp, err = fingerprintOne(ctx, tx, name); err != nil {
-				return err
-			}
-			params.Fingerprint = &fp
-		}
-		return shareddb.New(tx).LedgerRecordApplied(ctx, params)
-	})
+	fp, err = r.applyTx(ctx, name, p, hash, measure)
 	res := Result{Schema: name, Err: err, Duration: time.Since(start)}
 	locked := err != nil && isLockTimeout(err) && ctx.Err() == nil
 	if locked && attempt < r.opts.LockAttempts {
@@ -90,6 +63,87 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 	}
 	r.rep.Done(res)
 	return fp, res.Err
+}
+
+// applyTx is applyOne's transaction, in two round trips where BeginFunc took four: BEGIN with
+// the script (simple protocol, several statements), then the ledger row and COMMIT in one
+// pipeline, which also holds the registry version's row lock (taken by the ledger statement)
+// for no round trip at all. On an error it rolls back.
+func (r *runner) applyTx(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	defer func() {
+		// A failure inside the transaction leaves it open (or aborted): end it, so that the
+		// connection goes back to the pool clean (pgxpool would close it otherwise).
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			if err == nil {
+				err = rerr
+			}
+		}
+	}()
+	var script strings.Builder
+	script.WriteString("BEGIN;\n")
+	fmt.Fprintf(&script, "SET LOCAL lock_timeout = %d;\n", max(1, r.opts.LockTimeout.Milliseconds()))
+	// The change and its ledger row commit together, so a crash can lose both, never one
+	// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
+	// good part of the cost of a small DDL transaction.
+	script.WriteString("SET LOCAL synchronous_commit = off;\n")
+	if !p.Shared {
+		script.WriteString("SET LOCAL search_path TO " + pgx.Identifier{name}.Sanitize() + ";\n")
+	}
+	script.WriteString(schemadef.Script(p.Statements))
+	// The simple protocol carries several statements in one round trip; nothing in the
+	// script comes from input except the quoted schema name.
+	if _, err := conn.Exec(ctx, script.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return "", err
+	}
+	// Quiet: the version moves in this transaction, and the run announces its schemas
+	// together (announcer).
+	params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class, Quiet: !p.Shared}
+	if measure {
+		if fp, err = fingerprintOne(ctx, conn, name); err != nil {
+			return "", err
+		}
+		params.Fingerprint = &fp
+	}
+	if err := shareddb.New(committing{conn.Conn()}).LedgerRecordApplied(ctx, params); err != nil {
+		return "", err
+	}
+	return fp, nil
+}
+
+// committing is the shareddb.DBTX of a transaction's last statement: Exec sends the statement
+// and COMMIT in one pipeline.
+type committing struct{ conn *pgx.Conn }
+
+func (c committing) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := c.conn.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil {
+		var commit pgconn.CommandTag
+		if commit, err = br.Exec(); err == nil && commit.String() != "COMMIT" {
+			err = fmt.Errorf("commit: the server answered %s", commit) // the transaction had failed
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (c committing) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("migrate: committing runs one Exec")
+}
+
+func (c committing) QueryRow(context.Context, string, ...any) pgx.Row {
+	panic("migrate: committing runs one Exec")
 }
 
 // failAll counts every schema of p as failed with err and records err in the ledger (unless
