@@ -29,9 +29,17 @@ type fleetOptions struct {
 	Conns    int           // BENCH_CONNS: wrk connections (default 16)
 	Port     int           // BENCH_PORT: first server port (default 18801)
 	NoServer bool          // BENCH_NO_SERVER=1: skip RSS and backend memory
-	// AddParallel (BENCH_ADD_PARALLEL, comma-separated, default "0": the CLI's default) gives
-	// the --parallel of each add-a-column run; each adds one more column.
-	AddParallel []int
+	// Add lists the add-a-column runs (BENCH_ADD, comma-separated REV[:PARALLEL], default ".":
+	// the working tree, the CLI's default --parallel); each adds one more column, with the
+	// toodoo built from REV (a git revision, or "." for the working tree), so that builds
+	// alternate on the same fleet: "5f2d101,.,5f2d101,.".
+	Add []addSpec
+}
+
+// addSpec is one add-a-column run of BENCH_ADD.
+type addSpec struct {
+	Rev      string
+	Parallel int // 0: the CLI's default
 }
 
 func fleetOptionsFromEnv() fleetOptions {
@@ -44,11 +52,10 @@ func fleetOptionsFromEnv() fleetOptions {
 		Port:     envInt("BENCH_PORT", 18801),
 		NoServer: os.Getenv("BENCH_NO_SERVER") == "1",
 	}
-	for _, f := range strings.Split(cmp.Or(os.Getenv("BENCH_ADD_PARALLEL"), "0"), ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err == nil && n >= 0 {
-			o.AddParallel = append(o.AddParallel, n)
-		}
+	for _, f := range strings.Split(cmp.Or(os.Getenv("BENCH_ADD"), "."), ",") {
+		rev, par, _ := strings.Cut(strings.TrimSpace(f), ":")
+		n, _ := strconv.Atoi(par)
+		o.Add = append(o.Add, addSpec{Rev: cmp.Or(rev, "."), Parallel: max(n, 0)})
 	}
 	return o
 }
@@ -67,10 +74,10 @@ type fleetResult struct {
 	CatalogMiB                  float64
 }
 
-// addColumnRun is one add-a-column run: its --parallel (0: the default) and wall time.
+// addColumnRun is one add-a-column run and its wall time.
 type addColumnRun struct {
-	Parallel int
-	Ms       float64
+	addSpec
+	Ms float64
 }
 
 // backendMem is the private memory (RssAnon) of the server's PostgreSQL backends.
@@ -150,7 +157,7 @@ func measureFleet(ctx context.Context, o fleetOptions, d *database) (*fleetResul
 	}
 
 	env := append(os.Environ(), "DATABASE_URL="+d.URL, "TOODOO_BASE_DOMAIN="+benchDomain)
-	cli := func(args ...string) (time.Duration, []byte, error) {
+	cliWith := func(bin string, args ...string) (time.Duration, []byte, error) {
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = env
 		var out bytes.Buffer
@@ -163,6 +170,7 @@ func measureFleet(ctx context.Context, o fleetOptions, d *database) (*fleetResul
 		}
 		return el, out.Bytes(), nil
 	}
+	cli := func(args ...string) (time.Duration, []byte, error) { return cliWith(bin, args...) }
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 	// The quick commands, in alternating rounds, with the schema.hcl built in (what an operator
@@ -208,24 +216,28 @@ func measureFleet(ctx context.Context, o fleetOptions, d *database) (*fleetResul
 	}
 	// Last (the servers' schema gate would refuse tenants ahead of their schema.hcl), add a nullable column to every tenant (the new schema.hcl given with --schema), once
 	// per --parallel of BENCH_ADD_PARALLEL, each adding one more column.
-	for k, par := range o.AddParallel {
+	for k, a := range o.Add {
 		hcl := filepath.Join(tmp, fmt.Sprintf("schema-%d.hcl", k+1))
 		if err := os.WriteFile(hcl, withBenchColumns(k+1), 0o644); err != nil {
 			return nil, err
 		}
 		args := []string{"migrate", "--schema", hcl}
-		if par > 0 {
-			args = append(args, "--parallel", strconv.Itoa(par))
+		if a.Parallel > 0 {
+			args = append(args, "--parallel", strconv.Itoa(a.Parallel))
 		}
-		el, out, err := cli(args...)
+		addBin, err := buildToodoo(ctx, tmp, fmt.Sprintf("add-%d", k+1), a.Rev)
+		if err != nil {
+			return nil, err
+		}
+		el, out, err := cliWith(addBin, args...)
 		if err != nil {
 			return nil, err
 		}
 		if k == 0 {
 			r.AddColumnMs = ms(el)
 		}
-		r.AddColumn = append(r.AddColumn, addColumnRun{Parallel: par, Ms: ms(el)})
-		logf("toodoo migrate --parallel %d (add a column to %d tenants): %s; %s", par, o.Tenants, el.Round(time.Millisecond), lastLines(out, 1))
+		r.AddColumn = append(r.AddColumn, addColumnRun{addSpec: a, Ms: ms(el)})
+		logf("toodoo (%s) migrate --parallel %d (add a column to %d tenants): %s; %s", a.Rev, a.Parallel, o.Tenants, el.Round(time.Millisecond), lastLines(out, 1))
 	}
 
 	return r, nil
@@ -392,7 +404,7 @@ func printFleet(o fleetOptions, d *database, r *fleetResult) {
 		if a.Parallel > 0 {
 			par = strconv.Itoa(a.Parallel)
 		}
-		row(fmt.Sprintf("toodoo migrate, add a nullable column to every tenant (--parallel %s)", par), a.Ms/1000, "s", "(target <= 8 s at 10k)")
+		row(fmt.Sprintf("toodoo migrate, add a nullable column to every tenant (%s, --parallel %s)", a.Rev, par), a.Ms/1000, "s", "(target <= 8 s at 10k)")
 	}
 	row("toodoo migrate --verify", r.VerifyMs/1000, "s", "(target <= 5 s at 10k)")
 	row("database size", r.CatalogMiB, "MiB", "")
