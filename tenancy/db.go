@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -63,13 +62,6 @@ func newDB(pool *pgxpool.Pool, acquireTimeout time.Duration) *DB {
 	return db
 }
 
-// DefaultMaxConns is the pool's size unless the URL sets pool_max_conns: four connections per
-// CPU, at least eight (pgxpool's own default is one per CPU, at least four). A request holds
-// its connection across its round trips, so with PostgreSQL on the same cores, four
-// connections on two cores left the CPUs idle while each waited for an answer: eight served
-// about a third more (bench:http, README "Measured").
-func DefaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
-
 // DefaultMaxConnSchemas is how many tenant schemas a pooled connection may enter before it is
 // closed (and replaced on demand); the database URL's pool_max_conn_schemas changes it (0: no
 // limit). Each PostgreSQL backend caches the catalog entries of every table it touched, for as
@@ -110,9 +102,6 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["search_path"]; !set {
 		cfg.ConnConfig.RuntimeParams["search_path"] = ""
-	}
-	if _, _, set, _ := splitParam(url, "pool_max_conns"); !set {
-		cfg.MaxConns = DefaultMaxConns()
 	}
 	if maxSchemas > 0 {
 		// A connection that has entered too many schemas goes back to the pool no more: the pool

@@ -179,30 +179,3 @@ func TestOpenMaxConnSchemasParam(t *testing.T) {
 	}
 	db.Close()
 }
-
-// TestOpenDefaultPoolSize: without pool_max_conns the pool has DefaultMaxConns connections; the
-// URL's value wins.
-func TestOpenDefaultPoolSize(t *testing.T) {
-	t.Parallel()
-	url := dbtest.URL(t)
-	db, err := tenancy.Open(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if got, want := db.Pool().Config().MaxConns, tenancy.DefaultMaxConns(); got != want {
-		t.Errorf("MaxConns = %d, want %d", got, want)
-	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	db3, err := tenancy.Open(t.Context(), url+sep+"pool_max_conns=3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db3.Close()
-	if got := db3.Pool().Config().MaxConns; got != 3 {
-		t.Errorf("MaxConns with pool_max_conns=3: %d", got)
-	}
-}
