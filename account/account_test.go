@@ -607,3 +607,45 @@ func BenchmarkHash(b *testing.B) {
 		}
 	}
 }
+
+// TestAPITokenTouchedWhenStale: a token's last use moves on when it is over a minute old, and
+// only then (a busy token costs its lookup and no write per request).
+func TestAPITokenTouchedWhenStale(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	tn := testfactory.Tenant(ctx, t, b.db, nil)
+	u := testfactory.User(ctx, t, b.svc, nil)
+	testfactory.Member(ctx, t, b.svc, tn, u, nil)
+	tok, secret, err := b.svc.CreateAPIToken(ctx, tn.ID, u.ID, "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		var at time.Time
+		if err := b.db.Pool().QueryRow(ctx, "SELECT last_used_at FROM public.api_tokens WHERE id = $1", tok.ID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	use := func() {
+		t.Helper()
+		if _, err := b.svc.AuthenticateAPIToken(ctx, tn.ID, secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := time.Now().Add(-2 * time.Minute)
+	if _, err := b.db.Pool().Exec(ctx, "UPDATE public.api_tokens SET last_used_at = $2 WHERE id = $1", tok.ID, stale); err != nil {
+		t.Fatal(err)
+	}
+	use()
+	fresh := lastUsed()
+	if !fresh.After(stale.Add(time.Minute)) {
+		t.Fatalf("last_used_at %v after using a token last used %v, want now", fresh, stale)
+	}
+	use()
+	if got := lastUsed(); !got.Equal(fresh) {
+		t.Errorf("last_used_at moved from %v to %v within a minute", fresh, got)
+	}
+}

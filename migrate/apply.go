@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,31 +33,7 @@ func isLockTimeout(err error) bool {
 // the last of Options.LockAttempts (attempt counts from 1): it then returns errRetry.
 func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string, measure bool, attempt int) (fp string, err error) {
 	start := time.Now()
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		stmts := make([]string, 0, len(p.Statements)+3)
-		stmts = append(stmts, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(1, r.opts.LockTimeout.Milliseconds())),
-			// The change and its ledger row commit together, so a crash can lose both, never one
-			// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
-			// good part of the cost of a small DDL transaction.
-			"SET LOCAL synchronous_commit = off")
-		if !p.Shared {
-			stmts = append(stmts, "SET LOCAL search_path TO "+pgx.Identifier{name}.Sanitize())
-		}
-		// One round trip, one statement per message (Citus needs it); nothing in them comes
-		// from input except the quoted schema name.
-		if err := schemadef.Exec(ctx, tx, append(stmts, p.Statements...)); err != nil {
-			return err
-		}
-		params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class}
-		if measure {
-			var err error
-			if fp, err = fingerprintOne(ctx, tx, name); err != nil {
-				return err
-			}
-			params.Fingerprint = &fp
-		}
-		return shareddb.New(tx).LedgerRecordApplied(ctx, params)
-	})
+	fp, err = r.applyTx(ctx, name, p, hash, measure)
 	res := Result{Schema: name, Err: err, Duration: time.Since(start)}
 	locked := err != nil && isLockTimeout(err) && ctx.Err() == nil
 	if locked && attempt < r.opts.LockAttempts {
@@ -79,9 +56,91 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 		r.count(func(s *Summary) { s.Failed++; s.Failures = append(s.Failures, res) })
 	} else {
 		r.count(func(s *Summary) { s.Applied++ })
+		if !p.Shared {
+			r.announce.pending.Add(1)
+		}
 	}
 	r.rep.Done(res)
 	return fp, res.Err
+}
+
+// applyTx is applyOne's transaction, in two round trips where BeginFunc took four: BEGIN with
+// the script (simple protocol, several statements), then the ledger row and COMMIT in one
+// pipeline, which also holds the registry version's row lock (taken by the ledger statement)
+// for no round trip at all. On an error it rolls back.
+func (r *runner) applyTx(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	defer func() {
+		// A failure inside the transaction leaves it open (or aborted): end it, so that the
+		// connection goes back to the pool clean (pgxpool would close it otherwise).
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			if err == nil {
+				err = rerr
+			}
+		}
+	}()
+	stmts := make([]string, 0, len(p.Statements)+4)
+	stmts = append(stmts, "BEGIN", fmt.Sprintf("SET LOCAL lock_timeout = %d", max(1, r.opts.LockTimeout.Milliseconds())),
+		// The change and its ledger row commit together, so a crash can lose both, never one
+		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
+		// good part of the cost of a small DDL transaction.
+		"SET LOCAL synchronous_commit = off")
+	if !p.Shared {
+		stmts = append(stmts, "SET LOCAL search_path TO "+pgx.Identifier{name}.Sanitize())
+	}
+	// One round trip, one statement per message (Citus needs it); nothing in them comes from
+	// input except the quoted schema name.
+	if err := schemadef.ExecConn(ctx, conn.Conn().PgConn(), append(stmts, p.Statements...)); err != nil {
+		return "", err
+	}
+	// Quiet: the version moves in this transaction, and the run announces its schemas
+	// together (announcer).
+	params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class, Quiet: !p.Shared}
+	if measure {
+		if fp, err = fingerprintOne(ctx, conn, name); err != nil {
+			return "", err
+		}
+		params.Fingerprint = &fp
+	}
+	if err := shareddb.New(committing{conn.Conn()}).LedgerRecordApplied(ctx, params); err != nil {
+		return "", err
+	}
+	return fp, nil
+}
+
+// committing is the shareddb.DBTX of a transaction's last statement: Exec sends the statement
+// and COMMIT in one pipeline.
+type committing struct{ conn *pgx.Conn }
+
+func (c committing) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := c.conn.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil {
+		var commit pgconn.CommandTag
+		if commit, err = br.Exec(); err == nil && commit.String() != "COMMIT" {
+			err = fmt.Errorf("commit: the server answered %s", commit) // the transaction had failed
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (c committing) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("migrate: committing runs one Exec")
+}
+
+func (c committing) QueryRow(context.Context, string, ...any) pgx.Row {
+	panic("migrate: committing runs one Exec")
 }
 
 // failAll counts every schema of p as failed with err and records err in the ledger (unless
@@ -130,4 +189,64 @@ func (r *runner) recordAll(ctx context.Context, p *Plan, hash string, fp *string
 		return
 	}
 	r.count(func(s *Summary) { s.Recorded += len(p.Schemas) })
+}
+
+// announceEvery is how often, at most, a run announces the tenant schemas it applied.
+const announceEvery = time.Second
+
+// announcer tells the servers' host maps, which carry each tenant's ledger state, about the
+// schemas a run applied: one notification (RegistryChangedAll: every host map reloads whole)
+// per announceEvery for all of them, instead of one per tenant, each costing every server a
+// query while it serves. Each schema's transaction bumps the registry's version already, so a
+// host map that misses an announcement (the run killed before it) still reloads within its
+// reconcile interval.
+type announcer struct {
+	pending atomic.Int64 // schemas applied since the last announcement
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// startAnnouncing announces every announceEvery while schemas are applied; the returned
+// function stops it after a last announcement of what is pending.
+func (r *runner) startAnnouncing(ctx context.Context) (stop func()) {
+	a := &r.announce
+	a.stop, a.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(a.done)
+		tick := time.NewTicker(announceEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-a.stop:
+				r.announceNow(context.WithoutCancel(ctx))
+				return
+			case <-tick.C:
+				r.announceNow(ctx)
+			}
+		}
+	}()
+	return func() {
+		close(a.stop)
+		<-a.done
+	}
+}
+
+// announceNow announces the pending schemas, if any. A failure leaves them pending (and is
+// reported as a warning if the last announcement fails: the host maps then follow within their
+// reconcile interval).
+func (r *runner) announceNow(ctx context.Context) {
+	n := r.announce.pending.Swap(0)
+	if n == 0 || r.opts.DryRun {
+		return
+	}
+	if err := shareddb.New(r.pool).RegistryChangedAll(ctx); err != nil {
+		r.announce.pending.Add(n)
+		select {
+		case <-r.announce.stop:
+			r.count(func(s *Summary) {
+				s.Warnings = append(s.Warnings, fmt.Errorf("announce %d applied schemas to the servers' host maps (they follow within their reconcile interval): %w", n, err))
+			})
+		default:
+		}
+	}
 }

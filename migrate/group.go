@@ -230,6 +230,7 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 		total += len(g.members)
 	}
 	r.rep.Applying(total)
+	stopAnnouncing := r.startAnnouncing(ctx)
 
 	canaries := r.limited()
 	for _, g := range groups {
@@ -257,6 +258,7 @@ func (r *runner) applyGroups(ctx context.Context, groups []*group, hash string) 
 	_ = others.Wait()
 
 	r.retryLocked(ctx, groups, hash)
+	stopAnnouncing()
 
 	// The changes are committed: check them even if the run was interrupted.
 	checks, checkCtx := r.limited(), context.WithoutCancel(ctx)

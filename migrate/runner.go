@@ -34,6 +34,8 @@ type runner struct {
 
 	mu  sync.Mutex // guards sum
 	sum *Summary
+
+	announce announcer // see startAnnouncing
 }
 
 // syncReporter serializes calls to a Reporter.

@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +46,15 @@ import (
 //	TOODOO_BENCH_PARALLEL  the migrator's --parallel (default 0: the number of CPUs)
 //	TOODOO_BENCH_SECONDS   length of the load before the migration (default 5)
 //	TOODOO_BENCH_HOLD      1: hold a lock on one more tenant during the migration under load
+//	TOODOO_BENCH_CLI       1: run `toodoo migrate` as a process of its own (as operators do)
+//	                       instead of migrate.Run in this process, whose goroutines otherwise
+//	                       queue for the same two Ps as the server's and the load's
+//	TOODOO_BENCH_LOAD      open-loop load as a percentage of the capacity measured first (e.g.
+//	                       50): requests leave on a fixed schedule, whatever the answers, and
+//	                       their latency counts from when they were due (no coordinated
+//	                       omission). Default 0: closed loop, the workers as fast as they can,
+//	                       which saturates the CPUs (on 2 cores the migration then gets a third
+//	                       of the machine, however light it is).
 //
 //	go tool task bench:migrate-traffic
 func BenchmarkMigrateUnderTraffic(b *testing.B) {
@@ -51,6 +63,10 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 	parallel := envInt(b, "TOODOO_BENCH_PARALLEL", 0)
 	before := time.Duration(envInt(b, "TOODOO_BENCH_SECONDS", 5)) * time.Second
 	hold := os.Getenv("TOODOO_BENCH_HOLD") == "1"
+	loadPct := 0
+	if os.Getenv("TOODOO_BENCH_LOAD") != "" {
+		loadPct = envInt(b, "TOODOO_BENCH_LOAD", 0)
+	}
 	ctx := b.Context()
 	url := dbtest.URL(b)
 	db := testfactory.DB(ctx, b, url)
@@ -85,12 +101,28 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 	client := ts.Client()
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = workers
 
+	cli := ""
+	if os.Getenv("TOODOO_BENCH_CLI") == "1" {
+		cli = filepath.Join(b.TempDir(), "toodoo")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cli, "github.com/toodoo/toodoo/cmd/toodoo").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v: %s", err, out)
+		}
+	}
 	var cols int // columns added so far: each migration adds the next one, with its index
 	// migrateOnce adds the next column and index to every tenant; locked: "held" is locked.
 	migrateOnce := func(locked bool) (time.Duration, *migrate.Summary) {
 		cols++
+		def := withIndexedColumns(b, cols)
 		start := time.Now()
-		sum, err := migrate.Run(ctx, url, withIndexedColumns(b, cols), migrate.Options{Parallel: parallel}, nil)
+		var (
+			sum *migrate.Summary
+			err error
+		)
+		if cli != "" {
+			sum, err = migrateCLI(ctx, b, cli, url, def, parallel)
+		} else {
+			sum, err = migrate.Run(ctx, url, def, migrate.Options{Parallel: parallel}, nil)
+		}
 		elapsed := time.Since(start)
 		switch {
 		case locked && (!errors.Is(err, migrate.ErrIncomplete) || sum.Failed != 1 || sum.LockGaveUp != 1):
@@ -109,8 +141,17 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 		// Warm up (connections, plans, a few rows per tenant), then measure.
 		l.run(ctx, workers, min(before, 2*time.Second), nil)
 		l.reset()
+		start := time.Now()
 		l.run(ctx, workers, before, nil)
 		p50Before, p99Before, okBefore, failedBefore := l.stats()
+		if loadPct > 0 {
+			// The closed loop measured the capacity; from now on the load is that fraction of it.
+			l.rate = float64(okBefore) / time.Since(start).Seconds() * float64(loadPct) / 100
+			l.reset()
+			l.run(ctx, workers, before, nil)
+			p50Before, p99Before, okBefore, failedBefore = l.stats()
+			b.Logf("open loop: %.0f req/s (%d%% of the closed loop's %.0f)", l.rate, loadPct, l.rate*100/float64(loadPct))
+		}
 
 		l.reset()
 		var (
@@ -147,12 +188,60 @@ func BenchmarkMigrateUnderTraffic(b *testing.B) {
 
 type target struct{ host, token string }
 
+// migrateCLI runs `toodoo migrate --schema FILE` (def's schema.hcl) on url and reads its
+// summary's counts back.
+func migrateCLI(ctx context.Context, tb testing.TB, bin, url string, def *schemadef.Definition, parallel int) (*migrate.Summary, error) {
+	file := filepath.Join(tb.TempDir(), "schema.hcl")
+	if err := os.WriteFile(file, def.HCL(), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"migrate", "--schema", file}
+	if parallel > 0 {
+		args = append(args, "--parallel", strconv.Itoa(parallel))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url)
+	out, runErr := cmd.CombinedOutput()
+	sum := &migrate.Summary{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "applied":
+			sum.Applied = n
+		case "failed":
+			sum.Failed = n
+		}
+	}
+	if m := regexp.MustCompile(`lock timeouts: (\d+) retried`).FindSubmatch(out); m != nil {
+		sum.LockRetries, _ = strconv.Atoi(string(m[1]))
+	}
+	if runErr != nil {
+		if sum.Failed > 0 {
+			sum.LockGaveUp = sum.Failed // the only failure the benchmark provokes
+			return sum, fmt.Errorf("%w: %s", migrate.ErrIncomplete, out)
+		}
+		return sum, fmt.Errorf("toodoo migrate: %v: %s", runErr, out)
+	}
+	return sum, nil
+}
+
+// openLoopClients bounds the requests in flight in the open loop.
+const openLoopClients = 64
+
 // loader drives the JSON API: each request goes to a random tenant, one in five creates a to-do,
 // the others list them.
 type loader struct {
 	client  *http.Client
 	base    string
 	targets []target
+	rate    float64 // requests per second on a fixed schedule (open loop); 0: closed loop
 
 	mu        sync.Mutex
 	latencies []time.Duration
@@ -173,11 +262,42 @@ func (l *loader) run(ctx context.Context, workers int, d time.Duration, during f
 	defer stop()
 	var wg sync.WaitGroup
 	var seq atomic.Int64
+	// In the open loop a dispatcher sends each request's due time; up to openLoopClients are
+	// in flight (a queue forms beyond, and counts in the latencies).
+	var due chan time.Time
+	if l.rate > 0 {
+		workers = openLoopClients
+		due = make(chan time.Time, 1<<16)
+		wg.Go(func() {
+			defer close(due)
+			interval := time.Duration(float64(time.Second) / l.rate)
+			next := time.Now()
+			for ctx.Err() == nil {
+				for now := time.Now(); !next.After(now); next = next.Add(interval) {
+					due <- next
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Until(next)):
+				}
+			}
+		})
+	}
 	for range workers {
 		wg.Go(func() {
 			var mine []time.Duration
-			for ctx.Err() == nil {
-				mine = append(mine, l.one(ctx, seq.Add(1)))
+			if due != nil {
+				for at := range due {
+					if ctx.Err() != nil {
+						continue // drain
+					}
+					l.one(ctx, seq.Add(1))
+					mine = append(mine, time.Since(at)) // from when it was due
+				}
+			} else {
+				for ctx.Err() == nil {
+					mine = append(mine, l.one(ctx, seq.Add(1)))
+				}
 			}
 			l.mu.Lock()
 			l.latencies = append(l.latencies, mine...)

@@ -2,6 +2,7 @@ package schemadef_test
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -98,4 +99,36 @@ func TestCreateTenantStatements(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("CreateTenantStatements:\n%q\nwant:\n%q", got, want)
 	}
+}
+
+// TestDefaultIsTheEvaluation: the pre-rendered definition Default uses (embedded_gen.go) is
+// exactly what evaluating the embedded schema.hcl gives, and it is up to date (else every
+// process evaluates the file at start: `go tool task generate`).
+func TestDefaultIsTheEvaluation(t *testing.T) {
+	def, err := schemadef.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := schemadef.Load(toodoo.SchemaHCL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.SharedHash() != want.SharedHash() || def.TenantHash() != want.TenantHash() {
+		t.Errorf("Default's hashes %s/%s, evaluation's %s/%s", def.SharedHash(), def.TenantHash(), want.SharedHash(), want.TenantHash())
+	}
+	if !slices.Equal(def.SharedDDL(), want.SharedDDL()) || !slices.Equal(def.TenantDDL(), want.TenantDDL()) {
+		t.Error("Default's DDL differs from the evaluation's")
+	}
+	if got := string(schemadef.Generated(toodoo.SchemaHCL, want)); got != string(mustRead(t, "embedded_gen.go")) {
+		t.Error("embedded_gen.go is not what schema.hcl gives: run `go tool task generate`")
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

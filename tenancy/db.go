@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,8 @@ type DB struct {
 	// Citus mode (citus.go), decided once at Open: citus says whether tenant schemas are
 	// distributed, citusInstalled whether the extension is there at all.
 	citus, citusInstalled bool
+	pipelineAlways        bool // the pool's exec mode prepares nothing (see scopeTx)
+	maxConnSchemas        int  // see pool_max_conn_schemas; 0: no limit
 }
 
 // DefaultAcquireTimeout is how long a request waits for a free connection of the pool before it
@@ -55,8 +58,29 @@ func New(pool *pgxpool.Pool) *DB {
 
 func newDB(pool *pgxpool.Pool, acquireTimeout time.Duration) *DB {
 	db := &DB{pool: pool, acquireTimeout: acquireTimeout}
+	if pool != nil { // unit tests make a DB without a database
+		switch pool.Config().ConnConfig.DefaultQueryExecMode {
+		case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+			db.pipelineAlways = true
+		}
+	}
 	db.shared = shareddb.New(interpreting{bounded{db}})
 	return db
+}
+
+// DefaultMaxConnSchemas is how many tenant schemas a pooled connection may enter before it is
+// closed (and replaced on demand); the database URL's pool_max_conn_schemas changes it (0: no
+// limit). Each PostgreSQL backend caches the catalog entries of every table it touched, for as
+// long as it lives and with no eviction: with traffic spread over thousands of tenants its
+// memory would grow with the fleet, times the pool's connections. The limit bounds it; a new
+// connection costs a few milliseconds once per that many schemas.
+const DefaultMaxConnSchemas = 1000
+
+// entered records that conn's transaction in schema committed, for pool_max_conn_schemas.
+func (db *DB) entered(st *connState, schema string) {
+	if db.maxConnSchemas > 0 {
+		st.schemas[schema] = struct{}{}
+	}
 }
 
 // Open connects a pool whose connections start with an empty search_path, so that a tenant query
@@ -91,12 +115,21 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
 	}
+	url, maxSchemas, err := splitMaxConnSchemas(url)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: parse database URL: %w", err)
 	}
 	if _, set := cfg.ConnConfig.RuntimeParams["search_path"]; !set {
 		cfg.ConnConfig.RuntimeParams["search_path"] = ""
+	}
+	if maxSchemas > 0 {
+		// A connection that has entered too many schemas goes back to the pool no more: the pool
+		// closes it, and its backend's caches go with it.
+		cfg.AfterRelease = func(c *pgx.Conn) bool { return len(stateOf(c).schemas) < maxSchemas }
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -121,50 +154,73 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := newDB(pool, acquireTimeout)
 	db.citus, db.citusInstalled = citus, installed
+	db.maxConnSchemas = maxSchemas
 	return db, nil
 }
 
 // acquireTimeoutParam is the database URL parameter that sets the acquire timeout.
 const acquireTimeoutParam = "pool_acquire_timeout"
 
+// maxConnSchemasParam is the database URL parameter that sets DefaultMaxConnSchemas.
+const maxConnSchemasParam = "pool_max_conn_schemas"
+
 // splitAcquireTimeout takes pool_acquire_timeout out of a database URL or key=value string
 // (the driver would send it to the server as a setting, which the server refuses).
 func splitAcquireTimeout(connString string) (string, time.Duration, error) {
-	d := DefaultAcquireTimeout
-	var value string
-	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
-		u, err := url.Parse(connString)
-		if err != nil {
-			return "", 0, err
-		}
-		q := u.Query()
-		if !q.Has(acquireTimeoutParam) {
-			return connString, d, nil
-		}
-		value = q.Get(acquireTimeoutParam)
-		q.Del(acquireTimeoutParam)
-		u.RawQuery = q.Encode()
-		connString = u.String()
-	} else {
-		fields := strings.Fields(connString)
-		kept := fields[:0]
-		for _, f := range fields {
-			if v, ok := strings.CutPrefix(f, acquireTimeoutParam+"="); ok {
-				value = v
-				continue
-			}
-			kept = append(kept, f)
-		}
-		if len(kept) == len(fields) && value == "" {
-			return connString, d, nil
-		}
-		connString = strings.Join(kept, " ")
+	connString, value, ok, err := splitParam(connString, acquireTimeoutParam)
+	if err != nil || !ok {
+		return connString, DefaultAcquireTimeout, err
 	}
 	d, err := time.ParseDuration(value)
 	if err != nil || d <= 0 {
 		return "", 0, fmt.Errorf("%s=%q: want a positive duration such as 500ms", acquireTimeoutParam, value)
 	}
 	return connString, d, nil
+}
+
+// splitMaxConnSchemas takes pool_max_conn_schemas out of a database URL or key=value string.
+func splitMaxConnSchemas(connString string) (string, int, error) {
+	connString, value, ok, err := splitParam(connString, maxConnSchemasParam)
+	if err != nil || !ok {
+		return connString, DefaultMaxConnSchemas, err
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 0 {
+		return "", 0, fmt.Errorf("%s=%q: want a number of schemas (0: no limit)", maxConnSchemasParam, value)
+	}
+	return connString, n, nil
+}
+
+// splitParam takes the parameter name out of a database URL or key=value string and returns
+// its value, if it was there.
+func splitParam(connString, name string) (rest, value string, found bool, err error) {
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "", "", false, err
+		}
+		q := u.Query()
+		if !q.Has(name) {
+			return connString, "", false, nil
+		}
+		value = q.Get(name)
+		q.Del(name)
+		u.RawQuery = q.Encode()
+		return u.String(), value, true, nil
+	}
+	fields := strings.Fields(connString)
+	kept := fields[:0]
+	for _, f := range fields {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			value, found = v, true
+			continue
+		}
+		kept = append(kept, f)
+	}
+	if !found {
+		return connString, "", false, nil
+	}
+	return strings.Join(kept, " "), value, true, nil
 }
 
 // acquire takes a connection from the pool, waiting at most the acquire timeout: when every

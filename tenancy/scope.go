@@ -80,29 +80,39 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 	if t.Schema == "" || t.ID == 0 {
 		return fmt.Errorf("tenancy: InTx without a tenant")
 	}
-	// BEGIN and SET LOCAL travel together in one simple-protocol message: one round trip fewer
-	// per request than a separate set_config call. The name is a quoted identifier, never SQL.
-	begin := "BEGIN"
-	if opts.AccessMode == pgx.ReadOnly {
-		begin = "BEGIN READ ONLY"
-	}
-	opts.BeginQuery = begin + "; SET LOCAL search_path TO " + pgx.Identifier{t.Schema}.Sanitize()
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}
 	defer conn.Release()
-	tx, err := conn.BeginTx(ctx, opts)
-	if err != nil {
-		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
-	}
-	defer rollbackOnFailure(ctx, tx, &err)
-	if err := fn(context.WithValue(ctx, inTxKey{}, true), tenantdb.New(tx)); err != nil {
+	// The transaction begins with fn's first statement, in the same round trip (see scopeTx).
+	s := &scopeTx{conn: conn.Conn(), state: stateOf(conn.Conn()), opts: pgx.TxOptions{AccessMode: opts.AccessMode},
+		path: pgx.Identifier{t.Schema}.Sanitize(), always: db.pipelineAlways}
+	defer func() {
+		p := recover()
+		if p != nil || err != nil {
+			_ = s.settle()
+			if s.tx != nil {
+				_ = s.tx.Rollback(context.WithoutCancel(ctx))
+			}
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
+	if err := fn(context.WithValue(ctx, inTxKey{}, true), tenantdb.New(s)); err != nil {
 		return interpret(err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := s.settle(); err != nil {
+		return interpret(err)
+	}
+	if s.tx == nil {
+		return nil // fn ran no statement: nothing was begun
+	}
+	if err := s.tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))
 	}
+	db.entered(s.state, t.Schema)
 	return nil
 }
 

@@ -1,7 +1,8 @@
 // Command schemagen renders schema.hcl into plain DDL for sqlc (sql/schema/shared.sql and
-// sql/schema/tenant.sql), and into the desired state of the whole database for the Atlas CLI
-// (atlas/fleet/schema.sql, see atlas.hcl). It runs as part of `go tool task generate`; the Atlas
-// CLI is not needed.
+// sql/schema/tenant.sql), into the desired state of the whole database for the Atlas CLI
+// (atlas/fleet/schema.sql, see atlas.hcl), and into schemadef/embedded_gen.go, the rendered
+// definition that spares every process evaluating the embedded schema.hcl (see
+// schemadef.Default). It runs as part of `go tool task generate`; the Atlas CLI is not needed.
 package main
 
 import (
@@ -50,7 +51,10 @@ func run() error {
 	if err := os.MkdirAll(filepath.Join("atlas", "fleet"), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join("atlas", "fleet", "schema.sql"), []byte(fleet), 0o644)
+	if err := os.WriteFile(filepath.Join("atlas", "fleet", "schema.sql"), []byte(fleet), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join("schemadef", "embedded_gen.go"), schemadef.Generated(hcl, def), 0o644)
 }
 
 // fleetPlaceholder is the tenant name the template is rendered for; each of its quoted

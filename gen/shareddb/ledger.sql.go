@@ -236,7 +236,7 @@ const ledgerRecordApplied = `-- name: LedgerRecordApplied :exec
 
 WITH l AS (
     INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
-    VALUES ($1, $2::text, $3, now(), NULL, NULL, $2::text, NULLIF($4::text, ''))
+    VALUES ($1, $3::text, $4, now(), NULL, NULL, $3::text, NULLIF($5::text, ''))
     ON CONFLICT (schema_name) DO UPDATE
     SET applied_hash = excluded.applied_hash,
         fingerprint = excluded.fingerprint,
@@ -255,11 +255,12 @@ WITH l AS (
 )
 SELECT pg_notify('toodoo_hosts', t.id || ' ' || v.version)
 FROM v, public.tenants t
-WHERE t.schema_name = $1
+WHERE t.schema_name = $1 AND NOT $2::boolean
 `
 
 type LedgerRecordAppliedParams struct {
 	SchemaName  string  `json:"schema_name"`
+	Quiet       bool    `json:"quiet"`
 	AppliedHash string  `json:"applied_hash"`
 	Fingerprint *string `json:"fingerprint"`
 	ChangeClass *string `json:"change_class"`
@@ -275,10 +276,15 @@ type LedgerRecordAppliedParams struct {
 // toodoo_hosts with the tenant's id, as RegistryChanged does, so that every host map (which
 // carries each tenant's ledger state) follows a migration within its staleness bound. The bump
 // comes last in the transaction (the migrator's apply), so its row lock is held only until the
-// commit.
+// commit. With quiet set it bumps the version without notifying: the migrator announces the
+// schemas it applies together, at most once a second (RegistryChangedAll), instead of one
+// notification, and one host-map query in every server, per tenant; a host map that misses the
+// announcement (the migrator killed before it) still finds the version moved within its
+// reconcile interval.
 func (q *Queries) LedgerRecordApplied(ctx context.Context, arg LedgerRecordAppliedParams) error {
 	_, err := q.db.Exec(ctx, ledgerRecordApplied,
 		arg.SchemaName,
+		arg.Quiet,
 		arg.AppliedHash,
 		arg.Fingerprint,
 		arg.ChangeClass,

@@ -32,6 +32,25 @@ func (q *Queries) RegistryChanged(ctx context.Context, tenantID int64) error {
 	return err
 }
 
+const registryChangedAll = `-- name: RegistryChangedAll :exec
+WITH v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    VALUES (true, 1)
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', ' ' || v.version)
+FROM v
+`
+
+// RegistryChangedAll bumps the version and notifies without a tenant id: every host map reloads
+// whole. The migrator announces with it the ledger rows it recorded quietly (LedgerRecordApplied,
+// which bumped the version already; this bumps it once more, harmlessly).
+func (q *Queries) RegistryChangedAll(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, registryChangedAll)
+	return err
+}
+
 const registryVersion = `-- name: RegistryVersion :one
 SELECT coalesce((SELECT version FROM public.registry_version WHERE id), 0)::bigint AS version
 `

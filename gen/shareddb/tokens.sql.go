@@ -11,7 +11,7 @@ import (
 )
 
 const aPITokenAuthenticate = `-- name: APITokenAuthenticate :one
-SELECT k.id, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
+SELECT k.id, k.last_used_at, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
 FROM public.api_tokens k
 JOIN public.users u ON u.id = k.user_id
 WHERE k.token_hash = $1 AND k.tenant_id = $2 AND k.revoked_at IS NULL
@@ -25,22 +25,25 @@ type APITokenAuthenticateParams struct {
 }
 
 type APITokenAuthenticateRow struct {
-	ID           int64     `json:"id"`
-	UserID       int64     `json:"user_id"`
-	Email        string    `json:"email"`
-	IsSuperuser  bool      `json:"is_superuser"`
-	SessionEpoch int32     `json:"session_epoch"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID           int64      `json:"id"`
+	LastUsedAt   *time.Time `json:"last_used_at"`
+	UserID       int64      `json:"user_id"`
+	Email        string     `json:"email"`
+	IsSuperuser  bool       `json:"is_superuser"`
+	SessionEpoch int32      `json:"session_epoch"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 // APITokenAuthenticate finds the live token with this hash on this tenant, with its user, as
 // long as the user may still enter the workspace (a member, or a superuser): removing someone
-// from a workspace silences their tokens there too.
+// from a workspace silences their tokens there too. last_used_at tells whether APITokenTouch is
+// due, so that a busy token costs this one query per request.
 func (q *Queries) APITokenAuthenticate(ctx context.Context, arg APITokenAuthenticateParams) (APITokenAuthenticateRow, error) {
 	row := q.db.QueryRow(ctx, aPITokenAuthenticate, arg.TokenHash, arg.TenantID)
 	var i APITokenAuthenticateRow
 	err := row.Scan(
 		&i.ID,
+		&i.LastUsedAt,
 		&i.UserID,
 		&i.Email,
 		&i.IsSuperuser,

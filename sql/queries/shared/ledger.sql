@@ -9,7 +9,11 @@
 -- toodoo_hosts with the tenant's id, as RegistryChanged does, so that every host map (which
 -- carries each tenant's ledger state) follows a migration within its staleness bound. The bump
 -- comes last in the transaction (the migrator's apply), so its row lock is held only until the
--- commit.
+-- commit. With quiet set it bumps the version without notifying: the migrator announces the
+-- schemas it applies together, at most once a second (RegistryChangedAll), instead of one
+-- notification, and one host-map query in every server, per tenant; a host map that misses the
+-- announcement (the migrator killed before it) still finds the version moved within its
+-- reconcile interval.
 -- name: LedgerRecordApplied :exec
 WITH l AS (
     INSERT INTO public.schema_ledger AS o (schema_name, applied_hash, fingerprint, applied_at, last_error, last_error_at, attempted_hash, change_class)
@@ -32,7 +36,7 @@ WITH l AS (
 )
 SELECT pg_notify('toodoo_hosts', t.id || ' ' || v.version)
 FROM v, public.tenants t
-WHERE t.schema_name = @schema_name;
+WHERE t.schema_name = @schema_name AND NOT @quiet::boolean;
 
 -- name: LedgerDelete :exec
 DELETE FROM public.schema_ledger

@@ -15,5 +15,18 @@ WITH v AS (
 SELECT pg_notify('toodoo_hosts', @tenant_id::bigint || ' ' || v.version)
 FROM v;
 
+-- RegistryChangedAll bumps the version and notifies without a tenant id: every host map reloads
+-- whole. The migrator announces with it the ledger rows it recorded quietly (LedgerRecordApplied,
+-- which bumped the version already; this bumps it once more, harmlessly).
+-- name: RegistryChangedAll :exec
+WITH v AS (
+    INSERT INTO public.registry_version AS r (id, version)
+    VALUES (true, 1)
+    ON CONFLICT (id) DO UPDATE SET version = r.version + 1
+    RETURNING r.version
+)
+SELECT pg_notify('toodoo_hosts', ' ' || v.version)
+FROM v;
+
 -- name: RegistryVersion :one
 SELECT coalesce((SELECT version FROM public.registry_version WHERE id), 0)::bigint AS version;

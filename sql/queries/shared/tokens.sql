@@ -57,9 +57,10 @@ RETURNING id, tenant_id, user_id, name, created_at, last_used_at, revoked_at;
 
 -- APITokenAuthenticate finds the live token with this hash on this tenant, with its user, as
 -- long as the user may still enter the workspace (a member, or a superuser): removing someone
--- from a workspace silences their tokens there too.
+-- from a workspace silences their tokens there too. last_used_at tells whether APITokenTouch is
+-- due, so that a busy token costs this one query per request.
 -- name: APITokenAuthenticate :one
-SELECT k.id, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
+SELECT k.id, k.last_used_at, u.id AS user_id, u.email, u.is_superuser, u.session_epoch, u.created_at
 FROM public.api_tokens k
 JOIN public.users u ON u.id = k.user_id
 WHERE k.token_hash = @token_hash AND k.tenant_id = @tenant_id AND k.revoked_at IS NULL
