@@ -228,6 +228,24 @@ func (db *DB) watchProgress(ctx context.Context, interval time.Duration, report 
 	}
 }
 
+// watched runs a Citus placement call, reporting its progress every ProgressInterval while it
+// runs when progress is not nil; the watcher has ended when watched returns.
+func (db *DB) watched(ctx context.Context, progress func([]ShardProgress), run func() error) error {
+	if progress == nil {
+		return run()
+	}
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		db.watchProgress(ctx, ProgressInterval, progress, stop)
+	}()
+	err := run()
+	close(stop)
+	<-watched
+	return err
+}
+
 // MoveResult is what MoveTenant did.
 type MoveResult struct {
 	Tenant   string
@@ -305,21 +323,11 @@ func (db *DB) MoveTenant(ctx context.Context, name, to string, w MoveWatch) (Mov
 	if w.Started != nil {
 		w.Started(res)
 	}
-	progress := w.Progress
 	start := time.Now()
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	if progress != nil {
-		go func() {
-			defer close(watched)
-			db.watchProgress(ctx, ProgressInterval, progress, stop)
-		}()
-	} else {
-		close(watched)
-	}
-	_, err = db.pool.Exec(ctx, "SELECT citus_schema_move($1::regnamespace, $2::text, $3::int, shard_transfer_mode => $4::citus.shard_transfer_mode)", pgx.Identifier{name}.Sanitize(), target.Host, target.Port, transferMode)
-	close(stop)
-	<-watched
+	err = db.watched(ctx, w.Progress, func() error {
+		_, err := db.pool.Exec(ctx, "SELECT citus_schema_move($1::regnamespace, $2::text, $3::int, shard_transfer_mode => $4::citus.shard_transfer_mode)", pgx.Identifier{name}.Sanitize(), target.Host, target.Port, transferMode)
+		return err
+	})
 	res.Duration = time.Since(start)
 	if err != nil {
 		return res, fmt.Errorf("tenancy: move tenant %q to %s: %w", name, res.To, err)
@@ -404,19 +412,10 @@ func (db *DB) Rebalance(ctx context.Context, progress func([]ShardProgress)) (ti
 		return 0, err
 	}
 	start := time.Now()
-	stop := make(chan struct{})
-	watched := make(chan struct{})
-	if progress != nil {
-		go func() {
-			defer close(watched)
-			db.watchProgress(ctx, ProgressInterval, progress, stop)
-		}()
-	} else {
-		close(watched)
-	}
-	_, err := db.pool.Exec(ctx, "SELECT rebalance_table_shards(shard_transfer_mode => $1::citus.shard_transfer_mode)", transferMode)
-	close(stop)
-	<-watched
+	err := db.watched(ctx, progress, func() error {
+		_, err := db.pool.Exec(ctx, "SELECT rebalance_table_shards(shard_transfer_mode => $1::citus.shard_transfer_mode)", transferMode)
+		return err
+	})
 	if err != nil {
 		return time.Since(start), fmt.Errorf("tenancy: rebalance: %w", err)
 	}
