@@ -34,58 +34,58 @@ var ErrLockLost = errors.New("the migrators' advisory lock was lost (its connect
 // does not count slow answers as lost connections.
 const keepaliveTimeout = 10 * time.Second
 
-// acquireLock takes the migrators' advisory lock on a connection of its own and returns a context
-// derived from ctx for the run, and the function that releases the lock. Without wait, a held
-// lock is an error at once; with wait, it blocks until the lock is free or ctx ends.
-//
-// The lock is transaction-level, taken in a transaction that stays open for the whole run
-// (pg_advisory_xact_lock): a transaction-mode pooler such as PgBouncer keeps one server
-// connection for a transaction, so the lock holds even through one, where a session-level lock
-// would stay behind on a server connection other clients then use. The open transaction has no
-// snapshot between statements (READ COMMITTED), so it holds back no vacuum. If the process dies,
-// the connection ends and the lock with it.
+// connectLock opens the connection that holds the migrators' lock (see takeLock). A run's first
+// reads travel on it too, with the lock (see firstRoundTrip), so a run that finds nothing due
+// opens no other connection. Its statements are schema-qualified and it starts with an empty
+// search_path, as the pool's connections do (openPool). It runs each statement in a single round
+// trip (QueryExecModeExec: no statement is prepared, which also suits a transaction-mode pooler).
+func connectLock(ctx context.Context, url string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: parse the database URL for the lock: %w", err)
+	}
+	for k, v := range map[string]string{"application_name": "toodoo migrate", "search_path": ""} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: connect for the migration lock: %w", err)
+	}
+	return conn, nil
+}
+
+// The migrators' advisory lock is transaction-level, taken in a transaction that stays open for
+// the whole run (pg_advisory_xact_lock) on the lock's connection (connectLock): a
+// transaction-mode pooler such as PgBouncer keeps one server connection for a transaction, so
+// the lock holds even through one, where a session-level lock would stay behind on a server
+// connection other clients then use. The open transaction has no snapshot between statements
+// (READ COMMITTED), so it holds back no vacuum. If the process dies, the connection ends and the
+// lock with it. firstRoundTrip begins the transaction and tries the lock; waitLock waits for it;
+// holdLock keeps it for the run.
+
+// waitLock blocks until the lock, tried in tx without success, is free, or ctx ends.
+func waitLock(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("migrate: wait for the migration lock: %w", err)
+	}
+	return nil
+}
+
+// holdLock keeps the lock that tx holds for the run: it returns a context derived from ctx for the
+// run, and the function that releases the lock (rolls tx back and closes its connection).
 //
 // Every keepalive the transaction runs a statement, so that an idle_in_transaction_session_timeout
 // (in PostgreSQL or a pooler) does not end it mid-run. If that statement fails, the lock is gone
 // with the connection: the returned context is cancelled with a cause that wraps ErrLockLost, and
-// every transaction of the run still open is cancelled with it.
-func acquireLock(ctx context.Context, url string, wait bool, keepalive time.Duration, rep Reporter) (context.Context, func(), error) {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return nil, nil, fmt.Errorf("migrate: parse the database URL for the lock: %w", err)
-	}
-	if _, set := cfg.RuntimeParams["application_name"]; !set {
-		cfg.RuntimeParams["application_name"] = "toodoo migrate"
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("migrate: connect for the migration lock: %w", err)
-	}
-	fail := func(err error) (context.Context, func(), error) {
-		_ = conn.Close(context.WithoutCancel(ctx))
-		return nil, nil, err
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("migrate: take the migration lock: %w", err))
-	}
-	var got bool
-	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", lockKey).Scan(&got); err != nil {
-		return fail(fmt.Errorf("migrate: take the migration lock: %w", err))
-	}
-	if !got && !wait {
-		return fail(lockHolder(ctx, tx))
-	}
-	if !got {
-		rep.Waiting()
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			return fail(fmt.Errorf("migrate: wait for the migration lock: %w", err))
-		}
-	}
-
+// every transaction of the run still open is cancelled with it. Nothing else may use the
+// connection until the release.
+func holdLock(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, keepalive time.Duration) (context.Context, func()) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -115,7 +115,7 @@ func acquireLock(ctx context.Context, url string, wait bool, keepalive time.Dura
 		defer cancel()
 		_ = tx.Rollback(ctx) // ends the transaction, and the lock
 		_ = conn.Close(ctx)
-	}, nil
+	}
 }
 
 // lockHolder returns ErrLocked, naming the session that holds the lock if it can be seen.

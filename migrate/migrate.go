@@ -8,8 +8,10 @@
 // from catalog fingerprints instead:
 //
 //   - The ledger (public.schema_ledger) records, per schema, the hash of the desired state last
-//     applied. One query over the tenant registry and the ledger tells what is due; a run that
-//     finds nothing due does nothing else.
+//     applied. One query over the tenant registry and the ledger tells what is due. A run first
+//     asks only whether anything is (counts, check.go), in the round trip that takes the lock, on
+//     the lock's connection; a run that finds nothing due does nothing else (it opens no pool
+//     and reads no row of the ledger).
 //   - Due schemas are fingerprinted in one catalog query (see fingerprintQuery) and grouped by
 //     fingerprint. Atlas inspects one schema per group; the plan it yields, rendered without a
 //     schema qualifier, is applied to every schema of the group with its search_path set. The
@@ -26,7 +28,8 @@
 // distributed schemas, after their DDL (distribute.go), and records it in the ledger.
 //
 // Files, in the order a run goes through them: migrate.go (the API: Options, Plan, Summary,
-// Reporter, Run), lock.go (the advisory lock, watched for the whole run), runner.go (the fleet
+// Reporter, Run), check.go (the first round trip: the lock, and whether anything is due), lock.go
+// (the advisory lock, watched for the whole run), runner.go (the fleet
 // from the ledger, the tenants selected, "public"), group.go (tenant schemas grouped by
 // fingerprint, planned, settled, applied and checked), plan.go (one plan: inspect, diff, render,
 // classify destructive changes, refuse them), apply.go (one schema's transaction and its ledger
@@ -93,6 +96,11 @@ type Options struct {
 	// auto: when the citus extension is installed). In Citus mode a run also distributes every
 	// tenant in scope whose ledger row does not record it distributed (see distribute.go).
 	Citus tenancy.CitusMode
+	// Queue also brings the mail queue's tables (River's, in tenancy.QueueSchema) up to date,
+	// with River's own migrator, before the lock is waited for, unless DryRun; a Reporter that
+	// implements QueueReporter hears which of River's versions were applied. `toodoo migrate`
+	// sets it: River's "is the queue current" check then travels with the run's first round trip.
+	Queue bool
 	// LockKeepalive is how often the lock's connection is used (default 5s), so that an
 	// idle_in_transaction_session_timeout longer than it does not end the lock's transaction. It
 	// is also how soon a run notices that the lock's connection failed: it then stops, with an
@@ -192,6 +200,21 @@ type Reporter interface {
 	Done(r Result)
 }
 
+// QueueReporter is what a Reporter implements to hear that River's migrations were applied to
+// the mail queue (Options.Queue; the CLI's does).
+type QueueReporter interface {
+	// QueueMigrated is called with the versions applied, before anything else is reported.
+	QueueMigrated(versions []int)
+}
+
+func (s *syncReporter) queueMigrated(versions []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q, ok := s.r.(QueueReporter); ok {
+		q.QueueMigrated(versions)
+	}
+}
+
 // NopReporter ignores everything.
 type NopReporter struct{}
 
@@ -225,21 +248,82 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 	if rep == nil {
 		rep = NopReporter{}
 	}
+	srep := &syncReporter{r: rep}
+	if url == "" {
+		return sum, toodoo.Invalid("database-url", "No database URL.")
+	}
+	conn, err := connectLock(ctx, opts.DirectURL)
+	if err != nil {
+		return sum, err
+	}
+	tx, chk, err := firstRoundTrip(ctx, conn, opts.Queue && !opts.DryRun)
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return sum, err
+	}
+	// abandon ends the lock's transaction (which lets the lock go before Run returns, so that the
+	// next run finds it free) and closes its connection, until holdLock takes them over.
+	abandon := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(ctx)
+		_ = conn.Close(ctx)
+	}
+	if chk.citusRead {
+		if sum.Citus, err = opts.Citus.Enabled(chk.citusInstalled); err != nil {
+			abandon()
+			return sum, err
+		}
+	}
+	if opts.Queue && !opts.DryRun {
+		if err := migrateQueue(ctx, url, chk, srep); err != nil {
+			abandon()
+			return sum, err
+		}
+	}
+	if !chk.got && !opts.Wait {
+		err := lockHolder(ctx, tx)
+		abandon()
+		return sum, err
+	}
+	if !chk.got {
+		srep.Waiting()
+		if err := waitLock(ctx, tx); err != nil {
+			abandon()
+			return sum, err
+		}
+		chk.groupsRead = false // read before the lock was ours
+	}
+
+	if due, schemas := chk.due(def, opts, sum.Citus); !due {
+		// Nothing due: what runner.run would find reading the whole ledger, without reading it.
+		sum.Schemas, sum.Current = schemas, schemas
+		sum.Duration = time.Since(start)
+		if !opts.DryRun {
+			recordRun(ctx, tx, sum, nil)
+			if err := tx.Commit(ctx); err != nil { // the record, and the end of the lock
+				sum.Warnings = append(sum.Warnings, fmt.Errorf("migrate: record the run for the metrics: %w", err))
+			}
+		}
+		abandon()
+		return sum, nil
+	}
+
 	pool, err := openPool(ctx, url, opts.Parallel+1)
 	if err != nil {
+		abandon()
 		return sum, err
 	}
 	defer pool.Close()
-
-	if sum.Citus, err = tenancy.DetectCitus(ctx, pool, opts.Citus); err != nil {
-		return sum, err
+	if !chk.citusRead {
+		if sum.Citus, err = tenancy.DetectCitus(ctx, pool, opts.Citus); err != nil {
+			abandon()
+			return sum, err
+		}
 	}
-	r := &runner{pool: pool, def: def, opts: opts, rep: &syncReporter{r: rep}, sum: sum}
+	r := &runner{pool: pool, def: def, opts: opts, rep: srep, sum: sum}
 	// From here on ctx also ends when the lock is lost, with a cause that says so.
-	ctx, release, err := acquireLock(ctx, opts.DirectURL, opts.Wait, opts.LockKeepalive, r.rep)
-	if err != nil {
-		return sum, err
-	}
+	ctx, release := holdLock(ctx, conn, tx, opts.LockKeepalive)
 	defer release()
 	defer r.closeAtlas()
 
@@ -249,9 +333,31 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 	sum.Duration = time.Since(start)
 	err = r.verdict(ctx, err)
 	if !opts.DryRun {
-		r.record(ctx, err)
+		recordRun(ctx, pool, sum, err)
 	}
 	return sum, err
+}
+
+// migrateQueue brings River's tables up to date (Options.Queue) unless the first round trip
+// read that they are, and reports the versions applied.
+func migrateQueue(ctx context.Context, url string, chk *fleetCheck, rep *syncReporter) error {
+	if chk.queueRead {
+		latest, err := tenancy.QueueLatest()
+		if err != nil {
+			return err
+		}
+		if chk.queueVersion >= latest {
+			return nil
+		}
+	}
+	applied, err := tenancy.MigrateQueue(ctx, url)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		rep.queueMigrated(applied)
+	}
+	return nil
 }
 
 // verdict is Run's error, given the run's (see Run).
@@ -302,15 +408,14 @@ func Outcome(err error) string {
 	}
 }
 
-// record leaves a row in public.migration_runs for this run, which ended with err: the
-// migrator runs in a CLI process that no metrics scraper sees, so the servers report this table
-// instead (package metrics). It runs even when ctx has ended (the run was stopped), within
+// recordRun leaves a row in public.migration_runs for the run sum counts, which ended with err:
+// the migrator runs in a CLI process that no metrics scraper sees, so the servers report this
+// table instead (package metrics). It runs even when ctx has ended (the run was stopped), within
 // a few seconds; a failure to record is a warning of the summary, never the run's failure.
-func (r *runner) record(ctx context.Context, err error) {
+func recordRun(ctx context.Context, q shareddb.DBTX, sum *Summary, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	sum := r.sum
-	if rerr := shareddb.New(r.pool).MigrationRunRecord(ctx, shareddb.MigrationRunRecordParams{
+	if rerr := shareddb.New(q).MigrationRunRecord(ctx, shareddb.MigrationRunRecordParams{
 		DurationSeconds: sum.Duration.Seconds(),
 		Outcome:         Outcome(err),
 		Schemas:         int32(sum.Schemas),

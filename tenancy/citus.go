@@ -67,9 +67,10 @@ func errNotCitus(prefix string) error {
 	return toodoo.Invalid("citus", "%s this is not a Citus database: the citus extension is not installed in it.", prefix)
 }
 
-// citusInstalledSQL says whether the citus extension is installed; Open reads it in the query it
-// runs anyway (the search_path check), so plain PostgreSQL pays no extra round trip.
-const citusInstalledSQL = "EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
+// CitusInstalledSQL says whether the citus extension is installed; Open reads it in the query it
+// runs anyway (the search_path check), and the fleet migrator in its first round trip (with
+// CitusMode.Enabled), so plain PostgreSQL pays no extra round trip.
+const CitusInstalledSQL = "EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')"
 
 // DetectCitus applies mode to the database q is connected to: one query. It is for pools that
 // tenancy.Open did not make (the fleet migrator's).
@@ -77,7 +78,7 @@ func DetectCitus(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, mode CitusMode) (bool, error) {
 	var installed bool
-	if err := q.QueryRow(ctx, "SELECT "+citusInstalledSQL).Scan(&installed); err != nil {
+	if err := q.QueryRow(ctx, "SELECT "+CitusInstalledSQL).Scan(&installed); err != nil {
 		return false, fmt.Errorf("tenancy: look for the citus extension: %w", err)
 	}
 	return mode.Enabled(installed)

@@ -139,7 +139,7 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 		path      string
 		installed bool
 	)
-	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path'), "+citusInstalledSQL).Scan(&path, &installed); err != nil {
+	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path'), "+CitusInstalledSQL).Scan(&path, &installed); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: connect: %w", err)
 	}

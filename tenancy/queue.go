@@ -42,11 +42,42 @@ func (tx *Tx) Enqueue(ctx context.Context, job Job) error {
 	return nil
 }
 
+// QueueVersionSQL reads the version River's migrations have reached in QueueSchema (0 when none
+// has run); it fails while River's table does not exist. With QueueLatest it tells whether
+// MigrateQueue has anything to do, in one query on a connection the caller has anyway (the fleet
+// migrator sends it with its first round trip).
+const QueueVersionSQL = "SELECT coalesce(max(version), 0) FROM " + QueueSchema + ".river_migration WHERE line = 'main'"
+
+// queueMigrator is River's migrator of QueueSchema on the driver; with a nil pool it only knows
+// River's migrations (see QueueLatest).
+func queueMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: QueueSchema})
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: queue migrator: %w", err)
+	}
+	return m, nil
+}
+
+// QueueLatest returns the latest version of River's migrations this build carries: the queue is
+// current when QueueVersionSQL reads at least that.
+func QueueLatest() (int, error) {
+	m, err := queueMigrator(nil)
+	if err != nil {
+		return 0, err
+	}
+	all := m.AllVersions()
+	if len(all) == 0 {
+		return 0, nil
+	}
+	return all[len(all)-1].Version, nil
+}
+
 // MigrateQueue brings River's tables in QueueSchema up to date with River's own migrator
 // (creating the schema if needed) on the database at url, and returns the versions it applied
 // (none when current). Each of River's versions runs in a transaction of its own: some add an
 // enum value that a later statement uses, which PostgreSQL refuses within one transaction.
-// `toodoo migrate` runs it; so does the test harness's template database.
+// `toodoo migrate` runs it (when the version its first round trip read is behind QueueLatest);
+// so does the test harness's template database.
 func MigrateQueue(ctx context.Context, url string) ([]int, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -58,15 +89,15 @@ func MigrateQueue(ctx context.Context, url string) ([]int, error) {
 		return nil, fmt.Errorf("tenancy: connect: %w", err)
 	}
 	defer pool.Close()
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: QueueSchema})
+	m, err := queueMigrator(pool)
 	if err != nil {
-		return nil, fmt.Errorf("tenancy: queue migrator: %w", err)
+		return nil, err
 	}
 	// Current already (every run but the first after an upgrade of River): one query, instead
 	// of a DDL statement and River's own checks.
 	all := m.AllVersions()
 	var latest int
-	err = pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+pgx.Identifier{QueueSchema, "river_migration"}.Sanitize()+" WHERE line = 'main'").Scan(&latest)
+	err = pool.QueryRow(ctx, QueueVersionSQL).Scan(&latest)
 	if err == nil && len(all) > 0 && latest >= all[len(all)-1].Version {
 		return nil, nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,17 +88,9 @@ func runMigrate(ctx context.Context, args []string, e *env) error {
 	if opts.DryRun {
 		fmt.Fprintln(e.Stdout, "Dry run: nothing is changed.")
 	}
-	if !opts.DryRun {
-		// River's tables (the mail queue) in their own schema, by River's migrator: Atlas never
-		// sees them. Cheap when current, so every run does it.
-		applied, err := tenancy.MigrateQueue(ctx, *dbURL)
-		if err != nil {
-			return err
-		}
-		if len(applied) > 0 {
-			fmt.Fprintf(e.Stdout, "Mail queue (%s): River migrations %s applied.\n", tenancy.QueueSchema, listInts(applied))
-		}
-	}
+	// River's tables (the mail queue) in their own schema, by River's migrator: Atlas never sees
+	// them. Run checks them in its first round trip, so every run does it (but a dry run).
+	opts.Queue = true
 	sum, err := migrate.Run(ctx, *dbURL, def, opts, rep)
 	rep.finish()
 	if errors.Is(err, migrate.ErrLocked) {
@@ -121,6 +114,11 @@ type migrateReporter struct {
 
 func newMigrateReporter(out io.Writer, dryRun bool) *migrateReporter {
 	return &migrateReporter{out: out, tty: isTerminal(out), dryRun: dryRun, printed: map[string]bool{}}
+}
+
+// QueueMigrated prints the River migrations applied to the mail queue.
+func (r *migrateReporter) QueueMigrated(versions []int) {
+	fmt.Fprintf(r.out, "Mail queue (%s): River migrations %s applied.\n", tenancy.QueueSchema, listInts(versions))
 }
 
 func (r *migrateReporter) Waiting() {
@@ -315,12 +313,22 @@ func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
+	// A line per schema: written in large pieces, not a write (a system call) per cell.
+	out := bufio.NewWriterSize(e.Stdout, 64<<10)
+	if err := printStatus(out, st, *asJSON); err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// printStatus writes the status report, as JSON or as a table with a summary line.
+func printStatus(out io.Writer, st *migrate.StatusReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCHEMA\tSTATE\tAPPLIED\tLAST ERROR")
 	for _, s := range st.Schemas {
 		applied := "never"
@@ -336,7 +344,7 @@ func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "%d current, %d behind, %d failed (desired state: public %s, tenants %s; drift not checked: toodoo migrate --verify --dry-run)\n",
+	fmt.Fprintf(out, "%d current, %d behind, %d failed (desired state: public %s, tenants %s; drift not checked: toodoo migrate --verify --dry-run)\n",
 		st.Current, st.Behind, st.Failed, migrate.ShortHash(st.SharedHash), migrate.ShortHash(st.TenantHash))
 	return nil
 }
