@@ -121,8 +121,8 @@ func firstRoundTrip(ctx context.Context, conn *pgx.Conn, queue bool) (pgx.Tx, *f
 // due reports whether a run with opts has something to do beyond what chk read: false only when
 // the ledger says every schema in scope is current (and, in Citus mode, every tenant is
 // distributed), which is what runner.run finds when it reads the whole ledger. Runs that look at
-// more than the ledger (Verify) or at named tenants always go the whole way. It also returns the
-// schemas in scope.
+// more than the ledger (Verify) or at named tenants always go the whole way. When nothing is due,
+// it also returns the number of schemas in scope.
 func (chk *fleetCheck) due(def *schemadef.Definition, opts Options, citus bool) (due bool, schemas int) {
 	if !chk.groupsRead || opts.Verify || len(opts.Tenants) > 0 {
 		return true, 0
@@ -146,5 +146,8 @@ func (chk *fleetCheck) due(def *schemadef.Definition, opts Options, citus bool) 
 		}
 		schemas += g.schemas
 	}
-	return !public, schemas
+	if !public {
+		return true, 0
+	}
+	return false, schemas
 }

@@ -67,6 +67,38 @@ type StatusReport struct {
 // judges each against def. It takes no lock and changes nothing. On a database the migrator has
 // never run on, "public" is behind and there are no tenants.
 func Status(ctx context.Context, url string, def *schemadef.Definition) (*StatusReport, error) {
+	return status(ctx, url, def, func(q *shareddb.Queries) ([]SchemaStatus, error) {
+		rows, err := q.LedgerFleet(ctx)
+		out := make([]SchemaStatus, len(rows))
+		for i, row := range rows {
+			out[i] = SchemaStatus{
+				Schema: row.SchemaName, TenantStatus: row.TenantStatus,
+				AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt, PreviousHash: row.PreviousHash, ChangeClass: row.ChangeClass,
+				AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
+				DistributedAt: row.DistributedAt,
+			}
+		}
+		return out, err
+	})
+}
+
+// StatusTable is Status with only what `toodoo migrate status` prints as a table in each
+// SchemaStatus: Schema, Shared, TenantStatus, State, AppliedHash, AppliedAt and LastError (with
+// 10,000 tenants, the other columns are most of the bytes to read).
+func StatusTable(ctx context.Context, url string, def *schemadef.Definition) (*StatusReport, error) {
+	return status(ctx, url, def, func(q *shareddb.Queries) ([]SchemaStatus, error) {
+		rows, err := q.LedgerFleetTable(ctx)
+		out := make([]SchemaStatus, len(rows))
+		for i, row := range rows {
+			out[i] = SchemaStatus{Schema: row.SchemaName, TenantStatus: row.TenantStatus,
+				AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt, LastError: row.LastError}
+		}
+		return out, err
+	})
+}
+
+// status connects, reads the ledger with read and judges each schema against def.
+func status(ctx context.Context, url string, def *schemadef.Definition, read func(*shareddb.Queries) ([]SchemaStatus, error)) (*StatusReport, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: parse database URL: %w", err)
@@ -76,28 +108,23 @@ func Status(ctx context.Context, url string, def *schemadef.Definition) (*Status
 		return nil, fmt.Errorf("migrate: connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := shareddb.New(conn).LedgerFleet(ctx)
+	schemas, err := read(shareddb.New(conn))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42P01" { // undefined_table: an empty database
 			return nil, fmt.Errorf("migrate: read the ledger: %w", err)
 		}
-		rows = []shareddb.LedgerFleetRow{{SchemaName: schemadef.SharedSchema}}
+		schemas = []SchemaStatus{{Schema: schemadef.SharedSchema}}
 	}
-	rep := &StatusReport{SharedHash: def.SharedHash(), TenantHash: def.TenantHash(), Schemas: make([]SchemaStatus, 0, len(rows))}
-	for _, row := range rows {
-		shared := row.TenantStatus == ""
+	rep := &StatusReport{SharedHash: def.SharedHash(), TenantHash: def.TenantHash(), Schemas: schemas}
+	for i := range schemas {
+		st := &schemas[i]
+		st.Shared = st.TenantStatus == ""
 		hash := def.TenantHash()
-		if shared {
+		if st.Shared {
 			hash = def.SharedHash()
 		}
-		st := SchemaStatus{
-			Schema: row.SchemaName, Shared: shared, TenantStatus: row.TenantStatus,
-			AppliedHash: row.AppliedHash, AppliedAt: row.AppliedAt, PreviousHash: row.PreviousHash, ChangeClass: row.ChangeClass,
-			AttemptedHash: row.AttemptedHash, LastError: row.LastError, LastErrorAt: row.LastErrorAt,
-			DistributedAt: row.DistributedAt,
-		}
-		st.State = SchemaState(deref(row.AppliedHash), deref(row.LastError), hash)
+		st.State = SchemaState(deref(st.AppliedHash), deref(st.LastError), hash)
 		switch st.State {
 		case StateFailed:
 			rep.Failed++
@@ -106,7 +133,6 @@ func Status(ctx context.Context, url string, def *schemadef.Definition) (*Status
 		default:
 			rep.Behind++
 		}
-		rep.Schemas = append(rep.Schemas, st)
 	}
 	return rep, nil
 }

@@ -309,7 +309,11 @@ func runMigrateStatus(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	st, err := migrate.Status(ctx, *dbURL, def)
+	status := migrate.StatusTable // what the table shows
+	if *asJSON {
+		status = migrate.Status // every column of the ledger
+	}
+	st, err := status(ctx, *dbURL, def)
 	if err != nil {
 		return err
 	}

@@ -100,8 +100,8 @@ type LedgerFleetRow struct {
 
 // LedgerFleet lists every schema the fleet migrator manages, "public" first and then every
 // tenant that is not deleted, each with its ledger row if it has one. It is the one query behind
-// `toodoo migrate status` and behind a run's decision of what is due, so a run that finds nothing
-// to do costs this query and nothing else.
+// `toodoo migrate status --json` and behind a run's decision of what is due (a run reads it only
+// when the counts of its first round trip, migrate/check.go, say that something is).
 func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 	rows, err := q.db.Query(ctx, ledgerFleet)
 	if err != nil {
@@ -123,6 +123,54 @@ func (q *Queries) LedgerFleet(ctx context.Context) ([]LedgerFleetRow, error) {
 			&i.PreviousHash,
 			&i.ChangeClass,
 			&i.DistributedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const ledgerFleetTable = `-- name: LedgerFleetTable :many
+SELECT s.schema_name, s.tenant_status, l.applied_hash, l.applied_at, l.last_error
+FROM (
+    SELECT 'public'::text AS schema_name, ''::text AS tenant_status, 0 AS ord
+    UNION ALL
+    SELECT t.schema_name, t.status, 1 FROM public.tenants t WHERE t.status <> 'deleted'
+) s
+LEFT JOIN public.schema_ledger l ON l.schema_name = s.schema_name
+ORDER BY s.ord, s.schema_name
+`
+
+type LedgerFleetTableRow struct {
+	SchemaName   string     `json:"schema_name"`
+	TenantStatus string     `json:"tenant_status"`
+	AppliedHash  *string    `json:"applied_hash"`
+	AppliedAt    *time.Time `json:"applied_at"`
+	LastError    *string    `json:"last_error"`
+}
+
+// LedgerFleetTable is LedgerFleet with only what `toodoo migrate status` prints as a table: half
+// the columns, and the bigger ones left out (with 10,000 tenants, a third of the bytes to send,
+// decode and keep).
+func (q *Queries) LedgerFleetTable(ctx context.Context) ([]LedgerFleetTableRow, error) {
+	rows, err := q.db.Query(ctx, ledgerFleetTable)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LedgerFleetTableRow{}
+	for rows.Next() {
+		var i LedgerFleetTableRow
+		if err := rows.Scan(
+			&i.SchemaName,
+			&i.TenantStatus,
+			&i.AppliedHash,
+			&i.AppliedAt,
+			&i.LastError,
 		); err != nil {
 			return nil, err
 		}
