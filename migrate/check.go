@@ -14,8 +14,8 @@ import (
 
 // A run's first round trip, on the lock's connection (connectLock), asks everything a run that
 // has nothing to do needs to know, so that such a run (every deploy that changed no schema)
-// costs one connection, this round trip and the one that records it (public.migration_runs)
-// and ends the lock's transaction. Only when something is due does the run open its pool and read
+// costs one connection, this round trip, and two more that record the run (public.migration_runs)
+// and commit, which ends the lock. Only when something is due does the run open its pool and read
 // the whole ledger (runner.loadFleet).
 
 // fleetCheckSQL counts the schemas LedgerFleet lists ("public" and every tenant that is not

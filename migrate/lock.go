@@ -34,7 +34,7 @@ var ErrLockLost = errors.New("the migrators' advisory lock was lost (its connect
 // does not count slow answers as lost connections.
 const keepaliveTimeout = 10 * time.Second
 
-// connectLock opens the connection that holds the migrators' lock (see takeLock). A run's first
+// connectLock opens the connection that holds the migrators' lock (see below). A run's first
 // reads travel on it too, with the lock (see firstRoundTrip), so a run that finds nothing due
 // opens no other connection. Its statements are schema-qualified and it starts with an empty
 // search_path, as the pool's connections do (openPool). It runs each statement in a single round
