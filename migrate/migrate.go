@@ -300,8 +300,10 @@ func Run(ctx context.Context, url string, def *schemadef.Definition, opts Option
 		sum.Schemas, sum.Current = schemas, schemas
 		sum.Duration = time.Since(start)
 		if !opts.DryRun {
+			warned := len(sum.Warnings)
 			recordRun(ctx, tx, sum, nil)
-			if err := tx.Commit(ctx); err != nil { // the record, and the end of the lock
+			// The commit keeps the record, and ends the lock. (A failed record is a warning already.)
+			if err := tx.Commit(ctx); err != nil && len(sum.Warnings) == warned {
 				sum.Warnings = append(sum.Warnings, fmt.Errorf("migrate: record the run for the metrics: %w", err))
 			}
 		}
