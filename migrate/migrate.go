@@ -75,7 +75,7 @@ type Options struct {
 	Wait bool
 	// DirectURL, if set, is the URL the lock's connection uses instead of the one given to
 	// Run (a URL that does not pass through a pooler). The lock works through a
-	// transaction-mode pooler too (see acquireLock); a direct URL spares the pooler a server
+	// transaction-mode pooler too (see lock.go); a direct URL spares the pooler a server
 	// connection held for the whole run.
 	DirectURL string
 	// LockTimeout bounds how long each schema's DDL waits for its table locks (SET LOCAL
