@@ -51,3 +51,7 @@ func ReadScopeStrings(ctx context.Context, db *DB, t Tenant, sqls ...string) ([]
 
 // ImplicitReads reports whether db's InReadTx runs implicit transactions.
 func ImplicitReads(db *DB) bool { return db.implicitReads }
+
+// SetImplicitReads turns db's implicit read transactions on or off (for benchmarks that
+// compare them with one READ ONLY transaction on the same pool).
+func SetImplicitReads(db *DB, on bool) { db.implicitReads = on }
