@@ -38,6 +38,7 @@ type DB struct {
 	// distributed, citusInstalled whether the extension is there at all.
 	citus, citusInstalled bool
 	pipelineAlways        bool // the pool's exec mode prepares nothing (see scopeTx)
+	implicitReads         bool // InReadTx runs each statement as an implicit transaction (see scopeTx)
 	maxConnSchemas        int  // see pool_max_conn_schemas; 0: no limit
 }
 
@@ -51,7 +52,8 @@ const DefaultAcquireTimeout = time.Second
 var ErrBusy = toodoo.Errorf(toodoo.EUNAVAILABLE, "The service is busy right now. Please try again in a moment.")
 
 // New wraps a pool, with DefaultAcquireTimeout and Citus mode off. The pool's default
-// search_path must be empty (see Open).
+// search_path must be empty (see Open). Its InReadTx is one READ ONLY transaction: New does
+// not look at the server's isolation level (see Open).
 func New(pool *pgxpool.Pool) *DB {
 	return newDB(pool, DefaultAcquireTimeout)
 }
@@ -138,8 +140,10 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	var (
 		path      string
 		installed bool
+		isolation string
 	)
-	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path'), "+CitusInstalledSQL).Scan(&path, &installed); err != nil {
+	if err := pool.QueryRow(ctx, "SELECT current_setting('search_path'), "+CitusInstalledSQL+
+		", current_setting('default_transaction_isolation')").Scan(&path, &installed, &isolation); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("tenancy: connect: %w", err)
 	}
@@ -155,6 +159,11 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := newDB(pool, acquireTimeout)
 	db.citus, db.citusInstalled = citus, installed
 	db.maxConnSchemas = maxSchemas
+	// Implicit read transactions give each statement its own snapshot, which is what READ
+	// COMMITTED gives each statement of a transaction: under a stricter default a read callback
+	// would lose the one snapshot it expects. Citus keeps explicit transactions: the
+	// coordinator's routing by search_path is only tested with them.
+	db.implicitReads = !citus && isolation == "read committed"
 	return db, nil
 }
 

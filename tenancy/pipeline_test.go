@@ -179,3 +179,118 @@ func TestOpenMaxConnSchemasParam(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestReadScopeIsImplicit: once a connection has its statements prepared (the first read scope
+// prepares them in a READ ONLY transaction), each statement of InReadTx is its own implicit
+// transaction: scoped to its tenant and read-only in the same round trip, with no BEGIN or
+// COMMIT, and nothing of it outlives the statement. In each exec mode: exec's batch is one
+// pipeline with one Sync, simple_protocol's one query string, both one implicit transaction.
+func TestReadScopeIsImplicit(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", "exec", "simple_protocol"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			t.Parallel()
+			params := ""
+			if mode != "" {
+				params = "&default_query_exec_mode=" + mode
+			}
+			testReadScopeIsImplicit(t, params)
+		})
+	}
+}
+
+func testReadScopeIsImplicit(t *testing.T, params string) {
+	ctx := t.Context()
+	db := oneConn(t, dbtest.URL(t), params)
+	if !tenancy.ImplicitReads(db) {
+		t.Fatal("implicit reads are off on plain PostgreSQL at READ COMMITTED")
+	}
+	first := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first"})
+	second := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "second"})
+	testfactory.Todo(ctx, t, db, first, &testfactory.TodoOpts{Title: "first's"})
+	const (
+		scope = "SELECT current_setting('search_path') || ' ' || current_setting('transaction_read_only') || ' ' || coalesce((SELECT string_agg(title, ',') FROM todos), '-')"
+		xact  = "SELECT transaction_timestamp()::text"
+	)
+	for round := range 3 {
+		for _, tn := range []tenancy.Tenant{first, second} {
+			got, err := tenancy.ReadScopeStrings(ctx, db, tn, scope, xact, xact)
+			if err != nil {
+				t.Fatalf("round %d in %s: %v", round, tn.Schema, err)
+			}
+			want := "on first's"
+			if tn == second {
+				want = "on -"
+			}
+			path, rest, _ := strings.Cut(got[0], " ")
+			if strings.Trim(path, `"`) != tn.Schema || rest != want {
+				t.Fatalf("round %d in %s: the statement saw %q, want the path %s and %q", round, tn.Schema, got[0], tn.Schema, want)
+			}
+			if (round > 0 || tn == second) && got[1] == got[2] {
+				t.Errorf("round %d in %s: two statements ran in one transaction (begun %s), want each its own", round, tn.Schema, got[1])
+			}
+			var leftPath, leftRO string
+			if err := db.Pool().QueryRow(ctx, "SELECT current_setting('search_path'), current_setting('transaction_read_only')").Scan(&leftPath, &leftRO); err != nil {
+				t.Fatal(err)
+			}
+			if (leftPath != "" && leftPath != `""`) || leftRO != "off" {
+				t.Fatalf("after a read scope in %s the connection has search_path %q and transaction_read_only %s", tn.Schema, leftPath, leftRO)
+			}
+			if _, err := db.Pool().Exec(ctx, "SELECT count(*) FROM todos"); err == nil {
+				t.Fatalf("after a read scope in %s an unscoped statement found the tenant's table", tn.Schema)
+			}
+		}
+	}
+}
+
+// TestReadScopeRefusesWrites: a write in InReadTx fails, as an implicit transaction (the
+// statement was prepared by InTx) and then in the READ ONLY transaction of the fallback; it
+// changes nothing and the connection reads on.
+func TestReadScopeRefusesWrites(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := oneConn(t, dbtest.URL(t), "")
+	tn := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first"})
+	create := func(ctx context.Context, q *tenantdb.Queries) error {
+		_, err := q.TodoCreate(ctx, tenantdb.TodoCreateParams{Title: "written", CreatedBy: 1})
+		return err
+	}
+	if err := db.InTx(ctx, tn, create); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		err := db.InReadTx(ctx, tn, create)
+		if err == nil || !strings.Contains(err.Error(), "read-only transaction") {
+			t.Fatalf("a write in a read scope (%d): %v, want a read-only transaction's refusal", i, err)
+		}
+		if got := listTitles(t, db, tn); len(got) != 1 {
+			t.Fatalf("after a refused write (%d) the tenant has %q, want the one to-do", i, got)
+		}
+	}
+}
+
+// TestReadScopeExplicitUnderRepeatableRead: with another default isolation level, statements of
+// one transaction share a snapshot that implicit transactions would not: InReadTx stays one
+// READ ONLY transaction.
+func TestReadScopeExplicitUnderRepeatableRead(t *testing.T) {
+	t.Parallel()
+	if dbtest.Pooled() {
+		t.Skip("PgBouncer does not forward start-up settings")
+	}
+	ctx := t.Context()
+	db := oneConn(t, dbtest.URL(t), "&default_transaction_isolation=repeatable%20read")
+	if tenancy.ImplicitReads(db) {
+		t.Fatal("implicit reads are on under REPEATABLE READ")
+	}
+	tn := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first"})
+	const xact = "SELECT transaction_timestamp()::text"
+	for i := range 2 {
+		got, err := tenancy.ReadScopeStrings(ctx, db, tn, "SELECT current_setting('transaction_read_only')", xact, xact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != "on" || got[1] != got[2] {
+			t.Errorf("read scope %d under REPEATABLE READ: read-only %s, transactions begun %s and %s: want one READ ONLY transaction", i, got[0], got[1], got[2])
+		}
+	}
+}

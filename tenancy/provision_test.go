@@ -319,8 +319,9 @@ func BenchmarkCreate(b *testing.B) {
 	}
 }
 
-// BenchmarkQuery compares one read through the tenant scope (BEGIN, SET LOCAL, query, COMMIT)
-// with the same read on the bare pool with a schema-qualified name: the price of the scope.
+// BenchmarkQuery compares one read through the tenant scope (an implicit transaction: the
+// scope and the query in one round trip; or BEGIN READ ONLY, SET LOCAL, query, COMMIT) with the
+// same read on the bare pool with a schema-qualified name: the price of the scope.
 func BenchmarkQuery(b *testing.B) {
 	db := testfactory.DB(b.Context(), b, dbtest.URL(b))
 	tn := testfactory.Tenant(b.Context(), b, db, &testfactory.TenantOpts{Name: "bench"})
@@ -337,6 +338,41 @@ func BenchmarkQuery(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// The read scope as one READ ONLY transaction, as before implicit reads (one more round
+	// trip: COMMIT), and a page's two reads both ways.
+	implicit := tenancy.ImplicitReads(db)
+	b.Run("ScopedExplicit", func(b *testing.B) {
+		tenancy.SetImplicitReads(db, false)
+		defer tenancy.SetImplicitReads(db, implicit)
+		for b.Loop() {
+			_, err := tenancy.InReadTxV(ctx, db, tn, func(ctx context.Context, q *tenantdb.Queries) (tenantdb.TodoCountsRow, error) {
+				return q.TodoCounts(ctx)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	page := func(b *testing.B) {
+		for b.Loop() {
+			err := db.InReadTx(ctx, tn, func(ctx context.Context, q *tenantdb.Queries) error {
+				if _, err := q.TodoList(ctx, tenantdb.TodoListParams{MaxRows: 101}); err != nil {
+					return err
+				}
+				_, err := q.TodoCounts(ctx)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("ScopedPage", page)
+	b.Run("ScopedPageExplicit", func(b *testing.B) {
+		tenancy.SetImplicitReads(db, false)
+		defer tenancy.SetImplicitReads(db, implicit)
+		page(b)
 	})
 	b.Run("ScopedReadWrite", func(b *testing.B) {
 		for b.Loop() {

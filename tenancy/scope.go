@@ -48,7 +48,12 @@ func (db *DB) InTx(ctx context.Context, t Tenant, fn func(ctx context.Context, q
 	return db.inTx(ctx, t, pgx.TxOptions{}, fn)
 }
 
-// InReadTx is InTx in a READ ONLY transaction, for pages that only read.
+// InReadTx is InTx for work that only reads: READ ONLY, with the same tenant scope. On plain
+// PostgreSQL at READ COMMITTED (Open checks default_transaction_isolation) each statement of fn
+// is its own implicit read-only transaction, scoped in the same round trip and with no COMMIT
+// (see scopeTx): fn must not rely on one snapshot, or on locks, across its statements, which
+// READ COMMITTED does not give it either. Elsewhere (Citus, another isolation level, a DB made
+// by New) it is one READ ONLY transaction.
 func (db *DB) InReadTx(ctx context.Context, t Tenant, fn func(ctx context.Context, q *tenantdb.Queries) error) error {
 	return db.inTx(ctx, t, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
 }
@@ -73,7 +78,12 @@ func InReadTxV[T any](ctx context.Context, db *DB, t Tenant, fn func(ctx context
 	return v, err
 }
 
-func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, q *tenantdb.Queries) error) (err error) {
+func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, q *tenantdb.Queries) error) error {
+	return db.scoped(ctx, t, opts, func(ctx context.Context, s *scopeTx) error { return fn(ctx, tenantdb.New(s)) })
+}
+
+// scoped is inTx on the scope itself (the tests run raw SQL in it).
+func (db *DB) scoped(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ctx context.Context, s *scopeTx) error) (err error) {
 	if ctx.Value(inTxKey{}) != nil {
 		return ErrNestedScope
 	}
@@ -85,9 +95,11 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 		return fmt.Errorf("tenancy: begin (%s): %w", t.Schema, err)
 	}
 	defer conn.Release()
-	// The transaction begins with fn's first statement, in the same round trip (see scopeTx).
+	// The transaction begins with fn's first statement, in the same round trip; in an implicit
+	// read scope each statement is its own (see scopeTx).
 	s := &scopeTx{conn: conn.Conn(), state: stateOf(conn.Conn()), opts: pgx.TxOptions{AccessMode: opts.AccessMode},
-		path: pgx.Identifier{t.Schema}.Sanitize(), always: db.pipelineAlways}
+		path: pgx.Identifier{t.Schema}.Sanitize(), always: db.pipelineAlways,
+		implicit: opts.AccessMode == pgx.ReadOnly && db.implicitReads}
 	defer func() {
 		p := recover()
 		if p != nil || err != nil {
@@ -100,14 +112,18 @@ func (db *DB) inTx(ctx context.Context, t Tenant, opts pgx.TxOptions, fn func(ct
 			panic(p)
 		}
 	}()
-	if err := fn(context.WithValue(ctx, inTxKey{}, true), tenantdb.New(s)); err != nil {
+	if err := fn(context.WithValue(ctx, inTxKey{}, true), s); err != nil {
 		return interpret(err)
 	}
 	if err := s.settle(); err != nil {
 		return interpret(err)
 	}
 	if s.tx == nil {
-		return nil // fn ran no statement: nothing was begun
+		// Nothing was begun: fn ran no statement, or each was its own implicit transaction.
+		if s.ok {
+			db.entered(s.state, t.Schema)
+		}
+		return nil
 	}
 	if err := s.tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenancy: commit (%s): %w", t.Schema, interpret(err))

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/toodoo/toodoo"
@@ -259,15 +261,36 @@ func jsonTypeName(kind string) string {
 	return kind
 }
 
-// writeJSON writes v as JSON with status.
+// jsonBufs are writeJSON's buffers: a list of to-dos is a few kilobytes, encoded on every API
+// request.
+var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeJSON writes v as JSON with status (json.Marshal's bytes and a newline; the to-dos
+// by hand, see apijson.go). The body is
+// encoded into a pooled buffer and sent with its Content-Length: no copy to append the newline,
+// and no chunked encoding for a body over net/http's 2 KiB buffer.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // an export-sized body is not kept
+			buf.Reset()
+			jsonBufs.Put(buf)
+		}
+	}()
+	if a, ok := v.(jsonAppender); ok {
+		b, err := a.appendJSON(buf.AvailableBuffer())
+		if err != nil {
+			return fmt.Errorf("web: encode JSON: %w", err)
+		}
+		buf.Write(append(b, '\n'))
+	} else if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return fmt.Errorf("web: encode JSON: %w", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(buf.Bytes())
 	return nil
 }

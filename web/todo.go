@@ -75,7 +75,7 @@ type todoToast struct {
 // Total is the number of to-dos in all.
 func (p *todoIndexPage) Total() int64 { return p.Counts.Open + p.Counts.Done }
 
-// loadTodoIndex fills the page's list and counts in one read-only transaction. If p.undoID is
+// loadTodoIndex fills the page's list and counts in one read scope. If p.undoID is
 // set and that to-do exists (it was restored already), the undo offer is withdrawn.
 func (s *Server) loadTodoIndex(ctx context.Context, p *todoIndexPage) error {
 	_, done := parseStatus(p.Status)
