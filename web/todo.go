@@ -55,7 +55,7 @@ type todoIndexPage struct {
 	undoID     int64     // the to-do an undo token in the address would restore
 }
 
-// todoRow is one to-do as the list shows it (todoRowView in todo_row.templ, also sent alone
+// todoRow is one to-do as the list shows it (todoRowView in views.templ, also sent alone
 // to the script): its forms carry the filter they came from.
 type todoRow struct {
 	tenantdb.Todo
@@ -187,12 +187,12 @@ func (s *Server) replyTodo(w http.ResponseWriter, r *http.Request, status int, t
 	var err error
 	if todo != nil {
 		reply.ID = todo.ID
-		if reply.Row, err = renderView(todoRowView(todoRow{Todo: *todo, Status: fstatus})); err != nil {
+		if reply.Row, err = renderView(todoRowView(todoRow{Todo: *todo, Status: fstatus}), rowSize); err != nil {
 			return err
 		}
 	}
 	toast.Status = fstatus
-	if reply.Toast, err = renderView(todoToastView(toast)); err != nil {
+	if reply.Toast, err = renderView(todoToastView(toast), 1024); err != nil {
 		return err
 	}
 	return s.writeJSON(w, r, status, reply)

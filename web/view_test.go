@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"fmt"
 	"html/template"
 	"slices"
@@ -36,10 +38,10 @@ var hostileTitles = []string{
 	strings.Repeat("é", 500),
 }
 
-// oldPartials are the html/template partials that todo_row.templ replaced.
+// oldPartials are the html/template partials that views.templ replaced.
 func oldPartials(t *testing.T) *template.Template {
 	t.Helper()
-	tpl, err := template.ParseFiles("testdata/todo_partials_old.html")
+	tpl, err := template.ParseFiles("testdata/partials_old.html")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestRowRenderersAgree(t *testing.T) {
 		for _, done := range []bool{false, true} {
 			for _, status := range []string{"all", "open", "done"} {
 				row := todoRow{Todo: tenantdb.Todo{ID: 9007199254740993, Title: title, Done: done}, Status: status}
-				got, err := renderView(todoRowView(row))
+				got, err := renderView(todoRowView(row), rowSize)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,7 +168,7 @@ func TestRowRenderersAgree(t *testing.T) {
 		for _, kind := range []string{"ok", "error"} {
 			for _, undo := range []string{"", "v1.abc_DEF-123", `"><script>alert(1)</script>`} {
 				toast := todoToast{Kind: kind, Message: msg, Undo: undo, Status: "open"}
-				got, err := renderView(todoToastView(toast))
+				got, err := renderView(todoToastView(toast), 1024)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -180,16 +182,51 @@ func TestRowRenderersAgree(t *testing.T) {
 	}
 }
 
+// TestMenuRenderersAgree does the same for the workspace menu's entries, with hostile names.
+func TestMenuRenderersAgree(t *testing.T) {
+	old := oldPartials(t)
+	var ws []menuWorkspace
+	for i, name := range hostileTitles {
+		role := []string{"owner", "member", `"><script>alert(1)</script>`}[i%3]
+		ws = append(ws, menuWorkspace{ID: int64(i + 1), Name: name, Role: role, Current: i == 3})
+	}
+	for _, list := range [][]menuWorkspace{nil, ws[:1], ws} {
+		got, err := renderView(workspaceMenuItems(list), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := execOld(t, old, "workspace-menu-items", list)
+		if g, w := canonical(t, got, atom.Ul), canonical(t, want, atom.Ul); g != w {
+			t.Errorf("%d workspaces: the menus differ\nnew:\n%s\nold:\n%s", len(list), g, w)
+		}
+		for _, w := range list {
+			noInjection(t, mustRender(t, workspaceMenuItems([]menuWorkspace{w})), atom.Ul, atom.Li)
+		}
+	}
+}
+
+func mustRender(t *testing.T, c interface {
+	Render(ctx context.Context, w io.Writer) error
+}) string {
+	t.Helper()
+	var b strings.Builder
+	if err := c.Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // TestPageRowsAreTheRowView renders the list page and checks that its list holds exactly the
-// old partial's rows, in order, and its toast the old partial's toast: the page and the
-// script's answers show the same markup.
+// old partial's rows, in order, its toast the old partial's toast and its workspace menu the old
+// partial's entries: the views are in the page where the html/template partials were.
 func TestPageRowsAreTheRowView(t *testing.T) {
 	v, err := parseViews()
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := oldPartials(t)
-	p := &todoIndexPage{page: page{Title: "To-dos"}, Status: "open", MaxTitle: MaxTitleChars,
+	ws := []menuWorkspace{{ID: 1, Name: "Acme <b>", Role: "owner", Current: true}, {ID: 2, Name: `Beta "Labs"`, Role: "member"}}
+	p := &todoIndexPage{page: page{Title: "To-dos", User: &user{ID: 1, Email: "a@example.com", Role: "owner"}, Workspace: true, Workspaces: ws}, Status: "open", MaxTitle: MaxTitleChars,
 		Toast: todoToast{Kind: "ok", Message: hostileTitles[1], Undo: "tok", Status: "open"}}
 	var wantRows strings.Builder
 	for i, title := range hostileTitles {
@@ -214,6 +251,19 @@ func TestPageRowsAreTheRowView(t *testing.T) {
 	}
 	if g, w := canonical(t, innerHTML(t, toast), atom.Div), canonical(t, execOld(t, old, "todo-toast", p.Toast), atom.Div); g != w {
 		t.Errorf("the page's toast differs from the old partial's\npage:\n%s\nold:\n%s", g, w)
+	}
+	menu := find(doc, "details", "ws-menu")
+	if menu == nil || find(menu, "div", "menu-panel") == nil {
+		t.Fatalf("no workspace menu in the page:\n%s", b.String())
+	}
+	var menuList *html.Node
+	for c := find(menu, "div", "menu-panel").FirstChild; c != nil; c = c.NextSibling {
+		if c.DataAtom == atom.Ul {
+			menuList = c
+		}
+	}
+	if g, w := canonical(t, innerHTML(t, menuList), atom.Ul), canonical(t, execOld(t, old, "workspace-menu-items", ws), atom.Ul); g != w {
+		t.Errorf("the page's workspace menu differs from the old partial's\npage:\n%s\nold:\n%s", g, w)
 	}
 	// No toast, no element in the region (the script checks toast.firstElementChild).
 	p.Toast = todoToast{}
