@@ -3,9 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
-	"io"
 	"fmt"
 	"html/template"
+	"io"
 	"slices"
 	"strings"
 	"testing"
