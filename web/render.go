@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/toodoo/toodoo"
@@ -149,8 +150,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if sess := info(ctx).Session; sess != nil {
 		p.FlashKind, p.Flash = sess.popFlash()
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+	buf := pageBufs.Get().(*bytes.Buffer)
+	defer putPageBuf(buf)
+	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
 	if err := s.saveSession(w, r); err != nil {
@@ -162,6 +164,19 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 	return nil
+}
+
+// pageBufs are render's buffers: a page is tens of kilobytes (the list with its menu), and
+// growing a fresh buffer to that for every request showed in the profile of GET /.
+var pageBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putPageBuf returns a buffer to pageBufs, unless an unusually large page grew it.
+func putPageBuf(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	pageBufs.Put(b)
 }
 
 // errorPage is the page for every error.

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -56,8 +55,8 @@ type todoIndexPage struct {
 	undoID     int64     // the to-do an undo token in the address would restore
 }
 
-// todoRow is one to-do as the list shows it (the template "todo-row", also sent alone to the
-// script): its forms carry the filter they came from.
+// todoRow is one to-do as the list shows it (todoRowView in views.templ, also sent alone
+// to the script): its forms carry the filter they came from.
 type todoRow struct {
 	tenantdb.Todo
 	Status string
@@ -152,8 +151,8 @@ func rowURL(r *http.Request, id int64) string {
 // Progressive enhancement. The list works with plain forms, each answered by a redirect back to
 // the list (at the row: /#todo-ID). web/static/app.js sends the same forms with fetch and the
 // header X-Toodoo-Fragment: 1; then the answer is a todoReply in JSON, with the row's HTML
-// rendered by the same template as the page, and the script patches the page in place, keeping
-// focus and scroll where the person works. The same-origin check of every POST (routes) applies
+// rendered by the same view as the page (todoRowView), and the script patches the page in
+// place, keeping focus and scroll where the person works. The same-origin check of every POST (routes) applies
 // to both alike.
 
 // wantsFragment reports whether the request comes from the list's script.
@@ -181,15 +180,6 @@ func newTodoCount(c tenantdb.TodoCountsRow) *todoCount {
 	return &todoCount{All: c.Open + c.Done, Open: c.Open, Done: c.Done}
 }
 
-// fragment renders one template of the list page (todo-row, todo-toast) on its own.
-func (s *Server) fragment(name string, data any) (string, error) {
-	var buf bytes.Buffer
-	if err := s.views.pages["todos.html"].ExecuteTemplate(&buf, name, data); err != nil {
-		return "", fmt.Errorf("web: render %s: %w", name, err)
-	}
-	return buf.String(), nil
-}
-
 // replyTodo writes the script's answer: the row of todo (unless it is gone), the toast, the counts.
 func (s *Server) replyTodo(w http.ResponseWriter, r *http.Request, status int, todo *tenantdb.Todo, toast todoToast, counts tenantdb.TodoCountsRow) error {
 	fstatus, _ := parseStatus(r.PostFormValue("status"))
@@ -197,12 +187,12 @@ func (s *Server) replyTodo(w http.ResponseWriter, r *http.Request, status int, t
 	var err error
 	if todo != nil {
 		reply.ID = todo.ID
-		if reply.Row, err = s.fragment("todo-row", todoRow{Todo: *todo, Status: fstatus}); err != nil {
+		if reply.Row, err = renderView(todoRowView(todoRow{Todo: *todo, Status: fstatus}), rowSize); err != nil {
 			return err
 		}
 	}
 	toast.Status = fstatus
-	if reply.Toast, err = s.fragment("todo-toast", toast); err != nil {
+	if reply.Toast, err = renderView(todoToastView(toast), 1024); err != nil {
 		return err
 	}
 	return s.writeJSON(w, r, status, reply)
