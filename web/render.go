@@ -104,6 +104,8 @@ type page struct {
 
 	// Workspaces are the signed-in user's workspaces, for the workspace menu.
 	Workspaces []menuWorkspace
+	// WorkspacesMore is how many of them the menu leaves out (see menuMax).
+	WorkspacesMore int
 	// Wide pages get a wider column: their tables need it.
 	Wide bool
 	// OffSite pages are served on hosts that lead nowhere usable (unknown, suspended): their
@@ -141,10 +143,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	p.Wide = widePages[name]
 	if p.User != nil && !p.User.ViaToken {
 		// The menu is a convenience: a page still renders without it.
-		if ws, err := s.userWorkspaces(ctx, p.User); err != nil {
+		if ws, total, err := s.userWorkspaces(ctx, p.User); err != nil {
 			s.logger.WarnContext(ctx, "workspace menu", "error", err)
 		} else {
-			p.Workspaces = ws
+			p.Workspaces, p.WorkspacesMore = ws, total-len(ws)
 		}
 	}
 	if sess := info(ctx).Session; sess != nil {

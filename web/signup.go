@@ -78,14 +78,25 @@ func (s *Server) siteURL(r *http.Request, host string) string {
 type homePage struct {
 	page
 	BaseDomain string
+	All        []menuWorkspace // the signed-in visitor's workspaces, every one (the menu's are bounded)
 }
 
 // handleHomeShow shows what Toodoo is and, to a signed-in visitor, their workspaces, each a
 // button that signs them in there (see handleSwitch). It shows nothing of any tenant to anyone
 // else.
 func (s *Server) handleHomeShow(w http.ResponseWriter, r *http.Request) error {
-	// The signed-in visitor's workspaces come with every page (page.Workspaces, the menu's).
 	p := &homePage{page: page{Title: "Simple shared to-do lists"}, BaseDomain: s.cfg.BaseDomain}
+	if u := userFrom(r.Context()); u != nil && !u.ViaToken {
+		list, err := s.accounts.ListWorkspaces(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		for _, ws := range list {
+			if ws.Status == tenancy.StatusActive && ws.PrimaryDomain != "" {
+				p.All = append(p.All, menuWorkspace{ID: ws.TenantID, Name: ws.DisplayName, Role: ws.Role})
+			}
+		}
+	}
 	return s.render(w, r, http.StatusOK, "home.html", p)
 }
 

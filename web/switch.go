@@ -36,22 +36,23 @@ type menuWorkspace struct {
 	Current bool // the workspace of this page
 }
 
-// userWorkspaces lists the workspaces u may enter through the menu: active ones with a domain,
-// by name.
-func (s *Server) userWorkspaces(ctx context.Context, u *user) ([]menuWorkspace, error) {
-	list, err := s.accounts.ListWorkspaces(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
+// menuMax is how many workspaces the menu lists besides the current one; the rest are counted
+// and found under "All workspaces" (the public site's home page lists them all).
+const menuMax = 10
+
+// userWorkspaces lists the workspaces of u's menu: active ones with a domain, by name, at most
+// menuMax plus the current one, and how many u may enter in all.
+func (s *Server) userWorkspaces(ctx context.Context, u *user) ([]menuWorkspace, int, error) {
 	current := tenantFrom(ctx).ID
-	var out []menuWorkspace
-	for _, ws := range list {
-		if ws.Status != tenancy.StatusActive || ws.PrimaryDomain == "" {
-			continue
-		}
-		out = append(out, menuWorkspace{ID: ws.TenantID, Name: ws.DisplayName, Role: ws.Role, Current: ws.TenantID == current})
+	list, total, err := s.accounts.MenuWorkspaces(ctx, u.ID, current, menuMax)
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, nil
+	out := make([]menuWorkspace, len(list))
+	for i, ws := range list {
+		out[i] = menuWorkspace{ID: ws.TenantID, Name: ws.DisplayName, Role: ws.Role, Current: current != 0 && ws.TenantID == current}
+	}
+	return out, total, nil
 }
 
 // handleSwitch sends the signed-in user to another of their workspaces ("to" is its id) or to

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/toodoo/toodoo/account"
+	"github.com/toodoo/toodoo/internal/testfactory"
 	"github.com/toodoo/toodoo/tenancy"
 )
 
@@ -229,5 +231,46 @@ func TestSwitchLimited(t *testing.T) {
 	}
 	if b.loginTokens(b.alice.ID) != before {
 		t.Error("a token was issued past the budget")
+	}
+}
+
+// TestSwitchMenuBounded: a member of many workspaces gets a menu of menuMax entries plus the
+// current one, with a count of the rest, on every page; the public home page lists them all.
+func TestSwitchMenuBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const extra = menuMax + 4
+	for i := range extra {
+		// Named so that they sort before "First Team": the current one falls outside the first menuMax.
+		ws := testfactory.Tenant(t.Context(), t, b.db, &testfactory.TenantOpts{
+			Name: fmt.Sprintf("many%02d", i), DisplayName: fmt.Sprintf("A team %02d", i), Domain: fmt.Sprintf("many%02d.example.test", i)})
+		b.member(ws, b.alice, account.RoleMember)
+	}
+	first := b.browser(firstHost)
+	first.login(b.alice.Email)
+	doc := parseHTML(t, first.get("/"))
+	menu := findAll(doc, byClass("details", "ws-menu"))
+	if len(menu) != 1 {
+		t.Fatal("no workspace menu")
+	}
+	entries := findAll(menu[0], func(n *nodeT) bool { return n.Data == "li" })
+	if len(entries) != menuMax+1 {
+		t.Fatalf("the menu has %d entries, want %d (menuMax and the current one)", len(entries), menuMax+1)
+	}
+	if got := texts(menu[0], func(n *nodeT) bool { return attr(n, "aria-current") == "page" }); len(got) != 1 || !strings.Contains(got[0], "First Team") {
+		t.Fatalf("current workspace in the menu: %q", got)
+	}
+	// alice is in extra + 1 workspaces; the menu shows menuMax + 1.
+	if want := fmt.Sprintf("%d more under All workspaces", extra+1-(menuMax+1)); !strings.Contains(text(menu[0]), want) {
+		t.Fatalf("the menu does not say %q: %q", want, text(menu[0]))
+	}
+
+	// The public home page lists every one of them.
+	_, link := switchLink(t, first, switchPublic)
+	pub := b.browser(testBase)
+	wantRedirect(t, pub.post("/login/token", "t", mustQuery(t, link, "t")), "/")
+	home := parseHTML(t, pub.get("/"))
+	if got := findAll(home, byClass("button", "ws-open")); len(got) != extra+1 {
+		t.Fatalf("the home page lists %d workspaces, want %d", len(got), extra+1)
 	}
 }

@@ -165,6 +165,62 @@ func (q *Queries) MembershipLockTenantStatus(ctx context.Context, tenantID int64
 	return status, err
 }
 
+const membershipMenuByUser = `-- name: MembershipMenuByUser :many
+SELECT w.id, w.display_name, w.role, w.total::bigint AS total
+FROM (
+    SELECT t.id, t.display_name, m.role,
+        count(*) OVER () AS total,
+        row_number() OVER (ORDER BY t.display_name, t.id) AS n
+    FROM public.memberships m
+    JOIN public.tenants t ON t.id = m.tenant_id
+    JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    WHERE m.user_id = $1 AND t.status = 'active'
+) w
+WHERE w.n <= $2::bigint OR w.id = $3::bigint
+ORDER BY w.n
+`
+
+type MembershipMenuByUserParams struct {
+	UserID    int64 `json:"user_id"`
+	MaxRows   int64 `json:"max_rows"`
+	CurrentID int64 `json:"current_id"`
+}
+
+type MembershipMenuByUserRow struct {
+	ID          int64  `json:"id"`
+	DisplayName string `json:"display_name"`
+	Role        string `json:"role"`
+	Total       int64  `json:"total"`
+}
+
+// MembershipMenuByUser lists the workspaces of the workspace menu: active ones with a domain,
+// by name, at most @max_rows of them plus the current one (@current_id, 0 for none) wherever it
+// falls; total is how many there are in all, so the menu can say how many it left out.
+func (q *Queries) MembershipMenuByUser(ctx context.Context, arg MembershipMenuByUserParams) ([]MembershipMenuByUserRow, error) {
+	rows, err := q.db.Query(ctx, membershipMenuByUser, arg.UserID, arg.MaxRows, arg.CurrentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MembershipMenuByUserRow{}
+	for rows.Next() {
+		var i MembershipMenuByUserRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.DisplayName,
+			&i.Role,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const membershipUpsert = `-- name: MembershipUpsert :one
 
 INSERT INTO public.memberships (user_id, tenant_id, role)
