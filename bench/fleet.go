@@ -85,6 +85,7 @@ type backendMem struct {
 	MaxMiB, SumMiB float64
 	Backends       int
 	Requests       float64 // req/s during the traffic
+	Errors         int     // non-2xx answers and socket errors among them (wrk counts them in req/s)
 }
 
 func runFleet(ctx context.Context, o fleetOptions) error {
@@ -287,12 +288,12 @@ func measureServers(ctx context.Context, o fleetOptions, d *database, bin string
 			stop()
 			return err
 		}
-		bm.Requests = res.RPS
+		bm.Requests, bm.Errors = res.RPS, res.Errors
 		r.Backend[sv.name] = bm
 		if i == 0 {
 			r.ServerRSSAfterMiB = procMiB(pid, "VmRSS")
 		}
-		logf("server %s: %.0f req/s spread over %d tenants; backends: max %.1f MiB, sum %.1f MiB over %d", sv.name, res.RPS, o.Tenants, bm.MaxMiB, bm.SumMiB, bm.Backends)
+		logf("server %s: %.0f req/s spread over %d tenants (%d errors); backends: max %.1f MiB, sum %.1f MiB over %d", sv.name, res.RPS, o.Tenants, res.Errors, bm.MaxMiB, bm.SumMiB, bm.Backends)
 		stop()
 	}
 	return nil
@@ -413,7 +414,7 @@ func printFleet(o fleetOptions, d *database, r *fleetResult) {
 		row("toodoo serve RSS after the spread traffic", r.ServerRSSAfterMiB, "MiB", "")
 		for _, name := range slices.Sorted(maps.Keys(r.Backend)) {
 			b := r.Backend[name]
-			row(fmt.Sprintf("backends' private memory after %s of spread traffic, max (%s)", o.Traffic, name), b.MaxMiB, "MiB", fmt.Sprintf("sum %.1f MiB over %d backends; %.0f req/s", b.SumMiB, b.Backends, b.Requests))
+			row(fmt.Sprintf("backends' private memory after %s of spread traffic, max (%s)", o.Traffic, name), b.MaxMiB, "MiB", fmt.Sprintf("sum %.1f MiB over %d backends; %.0f req/s, %d errors", b.SumMiB, b.Backends, b.Requests, b.Errors))
 		}
 	}
 }
