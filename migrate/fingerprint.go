@@ -149,16 +149,17 @@ func fingerprintOne(ctx context.Context, q querier, name string) (string, error)
 	return fps[name], nil
 }
 
-// fingerprintMin is the fewest schemas worth a query of their own in fingerprintAll: each query
-// also reads the catalogs whole (tens of milliseconds at 10,000 tenants).
-const fingerprintMin = 500
+// fingerprintMin is the fewest schemas per query in fingerprintAll: below a few thousand
+// schemas one query takes a fraction of a second, and leaves the other cores to the servers'
+// requests; each query also reads the catalogs whole (tens of milliseconds at 10,000 tenants).
+const fingerprintMin = 2500
 
-// fingerprintAll fingerprints many schemas, in up to Parallel queries at once, each in a
-// read-only transaction with JIT off (compiling the query would cost more than running it).
-// The query's cost is PostgreSQL's, per object (deparsing each index, default and constraint,
-// about half a millisecond per tenant): one query uses one core, and a run fingerprints its due
-// schemas twice (to group them, and to check them after applying), so splitting it over the
-// cores the migrator is given shortens both.
+// fingerprintAll fingerprints many schemas, in up to Parallel queries at once (one per
+// fingerprintMin schemas), each in a read-only transaction with JIT off (compiling the query
+// would cost more than running it). The query's cost is PostgreSQL's, per object (deparsing each
+// index, default and constraint: several seconds of one core at 10,000 tenants), and a run
+// fingerprints its due schemas twice (to group them, and to check them after applying), so
+// splitting a big fleet over the cores the migrator is given shortens both.
 func (r *runner) fingerprintAll(ctx context.Context, names []string) (map[string]string, error) {
 	parts := max(1, min(r.opts.Parallel, len(names)/fingerprintMin))
 	fps := make(map[string]string, len(names))
