@@ -64,10 +64,24 @@ func (r *runner) applyOne(ctx context.Context, name string, p *Plan, hash string
 	return fp, res.Err
 }
 
-// applyTx is applyOne's transaction, in two round trips where BeginFunc took four: BEGIN with
-// the script (simple protocol, several statements), then the ledger row and COMMIT in one
-// pipeline, which also holds the registry version's row lock (taken by the ledger statement)
-// for no round trip at all. On an error it rolls back.
+// applyTx is applyOne's transaction, in one round trip: BEGIN, the settings, the script, the
+// ledger row and COMMIT go in one pipeline, one statement per message (Citus refuses several in
+// one). If a statement fails, PostgreSQL skips the rest of the pipeline, COMMIT included, and the
+// transaction is rolled back here. With measure, the schema's fingerprint is taken inside the
+// transaction between the script and the ledger row, which then take a round trip each.
+//
+// The ledger statement (which also takes the registry version's row lock: see announcer) comes
+// last, so that the lock is held for no round trip, and after SET LOCAL search_path TO DEFAULT:
+// a prepared statement is analysed and planned again whenever it runs under a search_path other
+// than the one it was planned under, which cost every schema's transaction more than its DDL.
+//
+// The transaction runs with synchronous_commit off: its COMMIT does not wait for the WAL flush
+// (with fsync on, a good part of a small DDL transaction's cost). The change and its ledger row
+// are in the one transaction, so a crash of the database can lose both, never one: the ledger
+// row is what the next run reads to decide what is due (LedgerFleet, isCurrent), so it applies
+// again exactly the schemas whose commits were lost. Only the durability of the last moment's
+// commits is given up (PostgreSQL flushes them within three times wal_writer_delay; a failover
+// to a standby loses them alike), never their atomicity.
 func (r *runner) applyTx(ctx context.Context, name string, p *Plan, hash string, measure bool) (fp string, err error) {
 	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
@@ -84,63 +98,101 @@ func (r *runner) applyTx(ctx context.Context, name string, p *Plan, hash string,
 			}
 		}
 	}()
+	// Nothing in the statements comes from input except the quoted schema name.
 	stmts := make([]string, 0, len(p.Statements)+4)
 	stmts = append(stmts, "BEGIN", fmt.Sprintf("SET LOCAL lock_timeout = %d", max(1, r.opts.LockTimeout.Milliseconds())),
-		// The change and its ledger row commit together, so a crash can lose both, never one
-		// (the next run redoes the schema): not waiting for the WAL flush is safe, and it is a
-		// good part of the cost of a small DDL transaction.
 		"SET LOCAL synchronous_commit = off")
 	if !p.Shared {
 		stmts = append(stmts, "SET LOCAL search_path TO "+pgx.Identifier{name}.Sanitize())
 	}
-	// One round trip, one statement per message (Citus needs it); nothing in them comes from
-	// input except the quoted schema name.
-	if err := schemadef.ExecConn(ctx, conn.Conn().PgConn(), append(stmts, p.Statements...)); err != nil {
-		return "", err
-	}
+	stmts = append(stmts, p.Statements...)
 	// Quiet: the version moves in this transaction, and the run announces its schemas
 	// together (announcer).
 	params := shareddb.LedgerRecordAppliedParams{SchemaName: name, AppliedHash: hash, ChangeClass: &p.Class, Quiet: !p.Shared}
 	if measure {
+		if err := schemadef.ExecConn(ctx, conn.Conn().PgConn(), stmts); err != nil {
+			return "", err
+		}
 		if fp, err = fingerprintOne(ctx, conn, name); err != nil {
 			return "", err
 		}
 		params.Fingerprint = &fp
+		stmts = nil
 	}
-	if err := shareddb.New(committing{conn.Conn()}).LedgerRecordApplied(ctx, params); err != nil {
+	var ledger captured
+	if err := shareddb.New(&ledger).LedgerRecordApplied(ctx, params); err != nil {
 		return "", err
 	}
-	return fp, nil
+	if !p.Shared {
+		stmts = append(stmts, "SET LOCAL search_path TO DEFAULT")
+	}
+	return fp, commitWith(ctx, conn.Conn(), stmts, ledger)
 }
 
-// committing is the shareddb.DBTX of a transaction's last statement: Exec sends the statement
-// and COMMIT in one pipeline.
-type committing struct{ conn *pgx.Conn }
+// ledgerStatementName names the ledger statement where the migrator prepares it (once per
+// connection).
+const ledgerStatementName = "toodoo_migrate_ledger_applied"
 
-func (c committing) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	b.Queue("COMMIT")
-	br := c.conn.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err == nil {
-		var commit pgconn.CommandTag
-		if commit, err = br.Exec(); err == nil && commit.String() != "COMMIT" {
-			err = fmt.Errorf("commit: the server answered %s", commit) // the transaction had failed
+// commitWith sends stmts (simple statements, one per message), then the captured statement,
+// then COMMIT, in one pipeline, and returns the first error. The captured statement is prepared
+// once per connection when the connection's exec mode caches statements (pgx's default), else
+// sent unnamed with its parameters as text, as pgx's exec mode does (PgBouncer).
+func commitWith(ctx context.Context, conn *pgx.Conn, stmts []string, last captured) error {
+	var sd *pgconn.StatementDescription
+	if conn.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+		var err error
+		if sd, err = conn.Prepare(ctx, ledgerStatementName, last.sql); err != nil {
+			return err
 		}
 	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(conn.TypeMap(), sd, last.args); err != nil {
+		return fmt.Errorf("encode the ledger statement: %w", err)
 	}
-	return tag, err
+	batch := &pgconn.Batch{}
+	for _, stmt := range stmts {
+		batch.ExecParams(stmt, nil, nil, nil, nil)
+	}
+	if sd != nil {
+		batch.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	} else {
+		batch.ExecParams(last.sql, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats)
+	}
+	batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	results, err := conn.PgConn().ExecBatch(ctx, batch).ReadAll()
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if n := len(results); n != len(stmts)+2 || results[n-1].CommandTag.String() != "COMMIT" {
+		return fmt.Errorf("commit: the server answered %d of %d statements", n, len(stmts)+2) // the transaction had failed
+	}
+	return nil
 }
 
-func (c committing) Query(context.Context, string, ...any) (pgx.Rows, error) {
-	return nil, errors.New("migrate: committing runs one Exec")
+// captured is a shareddb.DBTX that runs nothing: it keeps the SQL and the arguments of the one
+// Exec it is given, for commitWith to send in its pipeline (sqlc's generated code stays the one
+// source of the statement).
+type captured struct {
+	sql  string
+	args []any
 }
 
-func (c committing) QueryRow(context.Context, string, ...any) pgx.Row {
-	panic("migrate: committing runs one Exec")
+func (c *captured) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c.sql, c.args = sql, args
+	return pgconn.CommandTag{}, nil
+}
+
+func (c *captured) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("migrate: captured keeps one Exec")
+}
+
+func (c *captured) QueryRow(context.Context, string, ...any) pgx.Row {
+	panic("migrate: captured keeps one Exec")
 }
 
 // failAll counts every schema of p as failed with err and records err in the ledger (unless

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -98,19 +99,11 @@ func refusal(p *Plan) error {
 	return toodoo.Errorf(toodoo.EFORBIDDEN, "breaking change refused (%s): code built for the schema before may stop working; rerun with --allow-breaking to apply it (see README, Rolling deploys)", strings.Join(p.Breaking, "; "))
 }
 
-// atlas returns the Atlas inspector, opened on first use (a run with nothing due never needs it).
-func (r *runner) atlas() (schema.Inspector, error) {
-	r.atlasOnce.Do(func() {
-		db := stdlib.OpenDBFromPool(r.pool)
-		drv, err := postgres.Open(db)
-		if err != nil {
-			db.Close()
-			r.atlasErr = fmt.Errorf("migrate: open Atlas driver: %w", err)
-			return
-		}
-		r.atlasDB, r.inspector = db, drv
-	})
-	return r.inspector, r.atlasErr
+// atlas returns the database handle Atlas inspects through, opened on first use (a run with
+// nothing due never needs it).
+func (r *runner) atlas() *sql.DB {
+	r.atlasOnce.Do(func() { r.atlasDB = stdlib.OpenDBFromPool(r.pool) })
+	return r.atlasDB
 }
 
 // closeAtlas closes the database handle the inspector works through, if it was opened.
@@ -120,14 +113,25 @@ func (r *runner) closeAtlas() {
 	}
 }
 
-// inspect inspects one schema with Atlas.
+// inspect inspects one schema with Atlas, in a read-only transaction with JIT off: Atlas's
+// catalog queries read every index and constraint of the database, so with thousands of tenants
+// their estimated cost passes jit_above_cost, and compiling them cost more than running them
+// (about 1.7 of the 2.1 seconds of the inspection at 10,000 tenants, by EXPLAIN ANALYZE).
 func (r *runner) inspect(ctx context.Context, name string) (*schema.Schema, error) {
-	in, err := r.atlas()
-	if err != nil {
-		return nil, err
-	}
 	r.inspections.Add(1)
-	s, err := in.InspectSchema(ctx, name, nil)
+	tx, err := r.atlas().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	if _, err := tx.ExecContext(ctx, "SELECT set_config('jit', 'off', true)"); err != nil {
+		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
+	}
+	drv, err := postgres.Open(tx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: open Atlas driver: %w", err)
+	}
+	s, err := drv.InspectSchema(ctx, name, nil)
 	if err != nil {
 		if schema.IsNotExistError(err) {
 			return nil, err

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ariga.io/atlas/sql/schema"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -27,9 +27,7 @@ type runner struct {
 	rep  *syncReporter
 
 	atlasOnce   sync.Once
-	atlasDB     interface{ Close() error }
-	inspector   schema.Inspector
-	atlasErr    error
+	atlasDB     *sql.DB // see atlas
 	inspections atomic.Int64
 
 	mu  sync.Mutex // guards sum
