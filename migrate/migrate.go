@@ -12,7 +12,8 @@
 //     asks only whether anything is (counts, check.go), in the round trip that takes the lock, on
 //     the lock's connection; a run that finds nothing due does nothing else (it opens no pool
 //     and reads no row of the ledger).
-//   - Due schemas are fingerprinted in one catalog query (see fingerprintQuery) and grouped by
+//   - Due schemas are fingerprinted by catalog queries (see fingerprintQuery: one per 2,500
+//     schemas, up to --parallel at once) and grouped by
 //     fingerprint. Atlas inspects one schema per group; the plan it yields, rendered without a
 //     schema qualifier, is applied to every schema of the group with its search_path set. The
 //     first schema of a group to succeed fixes the fingerprint the plan produces; one catalog
