@@ -30,18 +30,22 @@ import (
 
 // httpOptions are bench http's knobs, read from the environment (Taskfile passes them on).
 type httpOptions struct {
-	Tenants   int           // BENCH_TENANTS: tenants seeded, the spread load's range (default 1000)
-	Todos     int           // BENCH_TODOS: to-dos per tenant (default 20)
-	Rounds    int           // BENCH_ROUNDS: alternating rounds (default 3)
-	Duration  time.Duration // BENCH_DURATION: each measurement (default 10s)
-	Conns     int           // BENCH_CONNS: wrk connections and pgbench clients (default 16)
-	PgWarmup  time.Duration // BENCH_PG_WARMUP: pgbench's warm-up before the duration (default 5s; see runPgbench)
-	Threads   int           // BENCH_THREADS: wrk threads and pgbench jobs (default 2)
-	Port      int           // BENCH_PORT: the server's port (default 18801)
-	Pool      string        // BENCH_POOL: extra URL parameters of the server's pool, e.g. pool_max_conns=8
-	Only      string        // BENCH_ONLY: comma-separated scenarios to run (default all)
-	InProcess bool          // BENCH_INPROCESS=1: serve from this process (web.New) instead of the toodoo binary
-	CPUProf   string        // BENCH_CPUPROFILE=PREFIX: with BENCH_INPROCESS, a CPU profile per scenario of round 1, PREFIX-NAME.pprof
+	Tenants  int           // BENCH_TENANTS: tenants seeded, the spread load's range (default 1000)
+	Todos    int           // BENCH_TODOS: to-dos per tenant (default 20)
+	Rounds   int           // BENCH_ROUNDS: alternating rounds (default 3)
+	Duration time.Duration // BENCH_DURATION: each measurement (default 10s)
+	Conns    int           // BENCH_CONNS: wrk connections and pgbench clients (default 16)
+	PgWarmup time.Duration // BENCH_PG_WARMUP: pgbench's warm-up before the duration (default 5s; see runPgbench)
+	Threads  int           // BENCH_THREADS: wrk threads and pgbench jobs (default 2)
+	Port     int           // BENCH_PORT: the server's port (default 18801)
+	Pool     string        // BENCH_POOL: extra URL parameters of the server's pool, e.g. pool_max_conns=8
+	Only     string        // BENCH_ONLY: comma-separated scenarios to run (default all)
+	// PageOwner (BENCH_PAGE_USER=owner) signs the page in as the benchmark user, who owns every
+	// one of the N tenants (a menu of N workspaces: the heavy case); by default the page's user
+	// is a member of the first tenant only, as most people are of one or two.
+	PageOwner bool
+	InProcess bool   // BENCH_INPROCESS=1: serve from this process (web.New) instead of the toodoo binary
+	CPUProf   string // BENCH_CPUPROFILE=PREFIX: with BENCH_INPROCESS, a CPU profile per scenario of round 1, PREFIX-NAME.pprof
 	// Servers compares builds or settings in the same run (BENCH_SERVERS): comma-separated
 	// NAME=REV[?URL-PARAMS], REV "." for the working tree or a git revision (built from `git
 	// archive`), URL-PARAMS added to the server's database URL; e.g.
@@ -80,6 +84,7 @@ func httpOptionsFromEnv() httpOptions {
 		Port:      envInt("BENCH_PORT", 18801),
 		Pool:      os.Getenv("BENCH_POOL"),
 		Only:      os.Getenv("BENCH_ONLY"),
+		PageOwner: os.Getenv("BENCH_PAGE_USER") == "owner",
 		InProcess: os.Getenv("BENCH_INPROCESS") == "1" || os.Getenv("BENCH_CPUPROFILE") != "",
 		CPUProf:   os.Getenv("BENCH_CPUPROFILE"),
 		Servers:   parseServers(os.Getenv("BENCH_SERVERS")),
@@ -128,6 +133,9 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 	}
 	start := time.Now()
 	tokens, err := seedTenants(ctx, db, 1, o.Tenants, 2, true, o.Todos, nil)
+	if err == nil && !o.PageOwner {
+		err = seedPageUser(ctx, db)
+	}
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -161,7 +169,11 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 		defer stop()
 		sv.base = "http://" + addr
 	}
-	cookie, err := signIn(ctx, o.Servers[0].base, tenantHost(1))
+	pageEmail := pageMemberEmail
+	if o.PageOwner {
+		pageEmail = benchEmail
+	}
+	cookie, err := signIn(ctx, o.Servers[0].base, tenantHost(1), pageEmail)
 	if err != nil {
 		return err
 	}
@@ -220,7 +232,7 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 			suffix = "@" + sv.Name
 		}
 		scenarios = append(scenarios,
-			scenario{"page" + suffix, "GET / signed in (session cookie), 20 to-dos, one tenant", wrkRun(sv.base, "page", pageLua)},
+			scenario{"page" + suffix, pageWhat(o), wrkRun(sv.base, "page", pageLua)},
 			scenario{"api" + suffix, "GET " + apiPath + " with a bearer token, one tenant", wrkRun(sv.base, "api", apiLua)},
 			scenario{"api-spread" + suffix, fmt.Sprintf("the same, each request to a random one of %d tenants", o.Tenants), wrkRun(sv.base, "api-spread", spreadLua)},
 		)
@@ -422,8 +434,8 @@ func waitReady(ctx context.Context, base string, exited <-chan error) error {
 }
 
 // signIn posts the login form on host and returns the session cookie ("name=value").
-func signIn(ctx context.Context, base, host string) (string, error) {
-	form := url.Values{"email": {benchEmail}, "password": {benchPassword}, "next": {"/"}}
+func signIn(ctx context.Context, base, host, email string) (string, error) {
+	form := url.Values{"email": {email}, "password": {benchPassword}, "next": {"/"}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
 	req.Host = host
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -642,4 +654,12 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 			fmt.Printf("application's spread ratio / database's:       %5.0f%%   (target >= 95%%)\n", 100*app/pg)
 		}
 	}
+}
+
+// pageWhat describes the page scenario: who is signed in matters, the menu lists their workspaces.
+func pageWhat(o httpOptions) string {
+	if o.PageOwner {
+		return fmt.Sprintf("GET / signed in (session cookie), 20 to-dos, one tenant; the user is in all %d", o.Tenants)
+	}
+	return "GET / signed in (session cookie), 20 to-dos, one tenant; the user is a member of it only"
 }

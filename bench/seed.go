@@ -21,6 +21,8 @@ const benchDomain = "bench.test"
 const (
 	benchEmail    = "bench@example.com"
 	benchPassword = "bench password 123"
+	// pageMemberEmail is bench http's page user: a member of the first tenant only.
+	pageMemberEmail = "page@example.com"
 )
 
 // tenantName is the schema of the i-th benchmark tenant (from 1); pgbench's scripts build the
@@ -96,4 +98,18 @@ func seedTenants(ctx context.Context, db *tenancy.DB, from, to, par int, withOwn
 		})
 	}
 	return tokens, g.Wait()
+}
+
+// seedPageUser creates bench http's page user, a member of the first tenant only.
+func seedPageUser(ctx context.Context, db *tenancy.DB) error {
+	accounts := account.New(db)
+	if _, err := accounts.CreateUser(ctx, pageMemberEmail, benchPassword, false); err != nil {
+		return fmt.Errorf("create page user: %w", err)
+	}
+	var id int64
+	if err := db.Pool().QueryRow(ctx, "SELECT id FROM public.tenants WHERE schema_name = $1", tenantName(1)).Scan(&id); err != nil {
+		return fmt.Errorf("first tenant: %w", err)
+	}
+	_, err := accounts.AddMember(ctx, id, pageMemberEmail, account.RoleMember)
+	return err
 }
