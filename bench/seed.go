@@ -106,10 +106,10 @@ func seedPageUser(ctx context.Context, db *tenancy.DB) error {
 	if _, err := accounts.CreateUser(ctx, pageMemberEmail, benchPassword, false); err != nil {
 		return fmt.Errorf("create page user: %w", err)
 	}
-	var id int64
-	if err := db.Pool().QueryRow(ctx, "SELECT id FROM public.tenants WHERE schema_name = $1", tenantName(1)).Scan(&id); err != nil {
+	first, err := db.Get(ctx, tenantName(1))
+	if err != nil {
 		return fmt.Errorf("first tenant: %w", err)
 	}
-	_, err := accounts.AddMember(ctx, id, pageMemberEmail, account.RoleMember)
+	_, err = accounts.AddMember(ctx, first.ID, pageMemberEmail, account.RoleMember)
 	return err
 }
