@@ -141,8 +141,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	p.Path = r.URL.Path
 	p.PublicURL = s.siteURL(r, s.cfg.BaseDomain)
 	p.Wide = widePages[name]
-	if p.User != nil && !p.User.ViaToken {
-		// The menu is a convenience: a page still renders without it.
+	if p.User != nil && !p.User.ViaToken && p.Workspaces == nil {
+		// The menu is a convenience: a page still renders without it. (A handler that has read
+		// the person's workspaces already fills it: the public home page.)
 		if ws, total, err := s.userWorkspaces(ctx, p.User); err != nil {
 			s.logger.WarnContext(ctx, "workspace menu", "error", err)
 		} else {

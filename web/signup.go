@@ -96,6 +96,10 @@ func (s *Server) handleHomeShow(w http.ResponseWriter, r *http.Request) error {
 				p.All = append(p.All, menuWorkspace{ID: ws.TenantID, Name: ws.DisplayName, Role: ws.Role})
 			}
 		}
+		// The menu is the list's first menuMax (there is no current workspace here): render
+		// need not ask the database again.
+		p.Workspaces = p.All[:min(menuMax, len(p.All))]
+		p.WorkspacesMore = len(p.All) - len(p.Workspaces)
 	}
 	return s.render(w, r, http.StatusOK, "home.html", p)
 }
