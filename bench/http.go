@@ -48,26 +48,32 @@ type httpOptions struct {
 	CPUProf   string // BENCH_CPUPROFILE=PREFIX: with BENCH_INPROCESS, a CPU profile per scenario of round 1, PREFIX-NAME.pprof
 	// Servers compares builds or settings in the same run (BENCH_SERVERS): comma-separated
 	// NAME=REV[?URL-PARAMS], REV "." for the working tree or a git revision (built from `git
-	// archive`), URL-PARAMS added to the server's database URL; e.g.
-	// "before=HEAD~3,after=.,after8=.?pool_max_conns=8". Default "toodoo=.".
+	// archive`), URL-PARAMS added to the server's database URL, then space-separated VAR=VALUE
+	// set in the server's environment; e.g.
+	// "before=HEAD~3,after=.,after8=.?pool_max_conns=8,gc400=. GOGC=400". Default "toodoo=.".
 	Servers []serverSpec
 }
 
 // serverSpec is one server of BENCH_SERVERS.
 type serverSpec struct {
 	Name, Rev, Params string
-	base              string // http://127.0.0.1:port, once started
+	Env               []string // VAR=VALUE for the server's process
+	base              string   // http://127.0.0.1:port, once started
 }
 
 func parseServers(s string) []serverSpec {
 	var out []serverSpec
 	for _, item := range strings.Split(cmp.Or(s, "toodoo=."), ",") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(item), "=")
+		fields := strings.Fields(item)
+		if len(fields) == 0 {
+			continue
+		}
+		name, rest, ok := strings.Cut(fields[0], "=")
 		if !ok {
-			name, rest = item, "."
+			name, rest = fields[0], "."
 		}
 		rev, params, _ := strings.Cut(rest, "?")
-		out = append(out, serverSpec{Name: name, Rev: cmp.Or(rev, "."), Params: params})
+		out = append(out, serverSpec{Name: name, Rev: cmp.Or(rev, "."), Params: params, Env: fields[1:]})
 	}
 	return out
 }
@@ -204,6 +210,14 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 	if err := os.WriteFile(pgSpread, []byte(pgbenchScript("bench_:t", fmt.Sprintf(`\set t random(1, %d)`, o.Tenants))), 0o644); err != nil {
 		return err
 	}
+	pgpSingle := filepath.Join(tmp, "single-prepared.sql")
+	pgpSpread := filepath.Join(tmp, "spread-prepared.sql")
+	if err := os.WriteFile(pgpSingle, []byte(pgbenchPreparedScript("1", "")), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(pgpSpread, []byte(pgbenchPreparedScript(":t", fmt.Sprintf(`\set t random(1, %d)`, o.Tenants))), 0o644); err != nil {
+		return err
+	}
 	// Each check runs before each load: a page that redirects to /login would be fast and wrong.
 	wrkRun := func(base, name, script string) func(ctx context.Context) (result, error) {
 		return func(ctx context.Context) (result, error) {
@@ -222,8 +236,8 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 			return runWrk(ctx, o, base, script)
 		}
 	}
-	pgRun := func(script string) func(ctx context.Context) (result, error) {
-		return func(ctx context.Context) (result, error) { return runPgbench(ctx, o, d.URL, script) }
+	pgRun := func(mode, script string) func(ctx context.Context) (result, error) {
+		return func(ctx context.Context) (result, error) { return runPgbench(ctx, o, d.URL, mode, script) }
 	}
 	var scenarios []scenario
 	for _, sv := range o.Servers {
@@ -238,8 +252,10 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 		)
 	}
 	scenarios = append(scenarios,
-		scenario{"pg", "pgbench -M simple: BEGIN READ ONLY; SET LOCAL search_path; the API's SELECT; COMMIT, one tenant", pgRun(pgSingle)},
-		scenario{"pg-spread", fmt.Sprintf("the same over %d random tenants", o.Tenants), pgRun(pgSpread)},
+		scenario{"pg", "pgbench -M simple: BEGIN READ ONLY; SET LOCAL search_path; the API's SELECT; COMMIT, one tenant", pgRun("simple", pgSingle)},
+		scenario{"pg-spread", fmt.Sprintf("the same over %d random tenants", o.Tenants), pgRun("simple", pgSpread)},
+		scenario{"pgp", "pgbench -M prepared: the same with set_config(search_path) and prepared statements, as pgx sends them, one tenant", pgRun("prepared", pgpSingle)},
+		scenario{"pgp-spread", fmt.Sprintf("the same over %d random tenants", o.Tenants), pgRun("prepared", pgpSpread)},
 	)
 	if o.Only != "" {
 		keep := strings.Split(o.Only, ",")
@@ -343,6 +359,7 @@ func startServer(ctx context.Context, o httpOptions, tmp string, sv serverSpec, 
 		"TOODOO_LOG_LEVEL=warn",
 		"TOODOO_LOG_FORMAT=text",
 	)
+	cmd.Env = append(cmd.Env, sv.Env...)
 	tail := &localproc.TailBuffer{Max: 8192}
 	cmd.Stdout, cmd.Stderr = tail, tail // a client that hangs up at the end of a load logs an error per request
 	if err := cmd.Start(); err != nil {
@@ -538,14 +555,31 @@ func runWrk(ctx context.Context, o httpOptions, base, script string) (result, er
 	return r, nil
 }
 
-// runPgbench runs pgbench for the warm-up and then the duration, and returns the median of
+// pgbenchPreparedScript is the same transaction in pgbench's prepared mode: each statement is
+// prepared once per connection and then only bound and executed, as pgx's statement cache does
+// for the server, so the schema is set with set_config (a SET takes no parameter). It is the
+// database's own price of spreading for prepared statements: a statement planned under one
+// search_path is analysed and planned again when it runs under another, which the simple
+// protocol pays on every execution, one tenant or many.
+func pgbenchPreparedScript(tenant, set string) string {
+	return set + `
+BEGIN READ ONLY;
+SELECT set_config('search_path', 'bench_' || ` + tenant + `, true);
+SELECT id, title, done, created_by, created_at, updated_at, completed_at FROM todos
+ WHERE (NULL::boolean IS NULL OR done = NULL::boolean) AND (NULL::bigint IS NULL OR id < NULL::bigint)
+ ORDER BY id DESC LIMIT 51;
+COMMIT;
+`
+}
+
+// runPgbench runs pgbench (mode: simple or prepared) for the warm-up and then the duration, and returns the median of
 // its per-second rates after the warm-up: every pgbench run opens new connections, whose
 // backends first load the catalog entries of each schema they meet (16 connections over 1,000
 // tenants: 16,000 loads, seconds of work), while the server's pool is warm after its first
 // round. Both are compared warm.
-func runPgbench(ctx context.Context, o httpOptions, dbURL, script string) (result, error) {
+func runPgbench(ctx context.Context, o httpOptions, dbURL, mode, script string) (result, error) {
 	warm := int(o.PgWarmup.Seconds())
-	out, err := exec.CommandContext(ctx, "pgbench", "-n", "-M", "simple", "-c", strconv.Itoa(o.Conns), "-j", strconv.Itoa(o.Threads),
+	out, err := exec.CommandContext(ctx, "pgbench", "-n", "-M", mode, "-c", strconv.Itoa(o.Conns), "-j", strconv.Itoa(o.Threads),
 		"-T", strconv.Itoa(warm+int(o.Duration.Seconds())), "-P", "1", "-f", script, dbURL).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("pgbench: %v: %s", err, out)
@@ -587,7 +621,7 @@ func median(v []float64) float64 {
 
 func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[string][]result) {
 	fmt.Printf("\n# bench http, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Printf("# %s; %d tenants x %d to-dos; wrk -t%d -c%d -d%s --latency; pgbench -M simple -c%d -j%d -T%d -P1 (median tps after %s of warm-up); %d alternating rounds, medians\n",
+	fmt.Printf("# %s; %d tenants x %d to-dos; wrk -t%d -c%d -d%s --latency; pgbench -M simple|prepared -c%d -j%d -T%d -P1 (median tps after %s of warm-up); %d alternating rounds, medians\n",
 		d.What, o.Tenants, o.Todos, o.Threads, o.Conns, o.Duration, o.Conns, o.Threads, int((o.Duration + o.PgWarmup).Seconds()), o.PgWarmup, o.Rounds)
 	fmt.Printf("%-18s %10s %9s  %s\n", "scenario", "req/s", "p99 ms", "runs (req/s)")
 	med := map[string]float64{}
@@ -629,11 +663,16 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 	if okPG {
 		fmt.Printf("\npgbench spread / one tenant:                   %5.0f%%\n", 100*pg)
 	}
+	pgp, okPGP := ratio("pgp-spread", "pgp")
+	if okPGP {
+		fmt.Printf("pgbench -M prepared spread / one tenant:       %5.0f%%\n", 100*pgp)
+	}
 	for _, sv := range o.Servers {
 		suffix := ""
 		if len(o.Servers) > 1 {
 			suffix = "@" + sv.Name
-			fmt.Printf("\n%s (%s%s):\n", sv.Name, sv.Rev, map[bool]string{true: "?" + sv.Params}[sv.Params != ""])
+			fmt.Printf("\n%s (%s%s%s):\n", sv.Name, sv.Rev, map[bool]string{true: "?" + sv.Params}[sv.Params != ""],
+				map[bool]string{true: " " + strings.Join(sv.Env, " ")}[len(sv.Env) > 0])
 		} else {
 			fmt.Println()
 		}
@@ -652,6 +691,9 @@ func printHTTP(o httpOptions, d *database, scenarios []scenario, results map[str
 		}
 		if ok && okPG {
 			fmt.Printf("application's spread ratio / database's:       %5.0f%%   (target >= 95%%)\n", 100*app/pg)
+		}
+		if ok && okPGP {
+			fmt.Printf("  ... / database's with prepared statements:   %5.0f%%\n", 100*app/pgp)
 		}
 	}
 }
