@@ -110,7 +110,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // the few that render a page after all (a form sent back with an error, an error page) read
 // the menu then, with one more round trip (userWorkspaces).
 func wantsMenu(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead || isAPI(r) {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || isAPI(r) {
 		return false
 	}
 	return !(siteFrom(r.Context()).Public && r.URL.Path == "/")
