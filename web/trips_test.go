@@ -230,3 +230,30 @@ func (r *rawSerializer) Deserialize(b []byte, _ any) error {
 	*r = append((*r)[:0], b...)
 	return nil
 }
+
+// BenchmarkSessionDecode decodes a session cookie as every signed-in request does, in the
+// cookie's format and in gob, the format of before.
+func BenchmarkSessionDecode(b *testing.B) {
+	cfg := Config{SessionKeys: [][]byte{testKey}}
+	for _, format := range []struct {
+		name string
+		sz   securecookie.Serializer
+	}{{"json", sessionSerializer{}}, {"gob", securecookie.GobEncoder{}}} {
+		b.Run(format.name, func(b *testing.B) {
+			store := newSessionStore(cfg)
+			for _, c := range store.Codecs {
+				c.(*securecookie.SecureCookie).SetSerializer(format.sz)
+			}
+			value, err := securecookie.EncodeMulti("toodoo", map[any]any{sessID: strings.Repeat("s", 43)}, store.Codecs...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				values := map[any]any{}
+				if err := securecookie.DecodeMulti("toodoo", value, &values, store.Codecs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
