@@ -218,24 +218,6 @@ type Workspace struct {
 	Role          string `json:"role"`
 }
 
-// MenuWorkspaces lists at most max of the workspaces a user may enter now (active, with a
-// domain), by name, plus currentID's wherever it falls (0: none), and how many there are in all:
-// a person in a thousand workspaces gets a menu of a dozen and a count, not a thousand entries
-// on every page.
-func (s *Service) MenuWorkspaces(ctx context.Context, userID, currentID int64, max int) ([]Workspace, int, error) {
-	rows, err := s.q.MembershipMenuByUser(ctx, shareddb.MembershipMenuByUserParams{UserID: userID, CurrentID: currentID, MaxRows: int64(max)})
-	if err != nil {
-		return nil, 0, fmt.Errorf("account: menu workspaces: %w", err)
-	}
-	list := make([]Workspace, len(rows))
-	total := 0
-	for i, r := range rows {
-		list[i] = Workspace{TenantID: r.ID, DisplayName: r.DisplayName, Status: tenancy.StatusActive, Role: r.Role}
-		total = int(r.Total)
-	}
-	return list, total, nil
-}
-
 // ListWorkspaces lists the workspaces that are not deleted of which the user is a member, by
 // display name.
 func (s *Service) ListWorkspaces(ctx context.Context, userID int64) ([]Workspace, error) {

@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -76,25 +75,61 @@ func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsCont
 // the membership is current. It moves the session's last-seen time on at most once a minute.
 // Returns EUNAUTHORIZED if the secret is unknown, ended, expired, or was issued on another host.
 func (s *Service) AuthenticateSession(ctx context.Context, tenantID int64, secret string) (SessionUser, error) {
+	su, _, err := s.authenticateSession(ctx, tenantID, secret, 0)
+	return su, err
+}
+
+// Menu is a user's workspace menu: the workspaces they may enter now (active, with a domain),
+// by name, at most the max asked for plus the current one wherever it falls, and how many there
+// are in all: a person in a thousand workspaces gets a menu of a dozen and a count, not a
+// thousand entries on every page.
+type Menu struct {
+	Workspaces []Workspace // Status is StatusActive; PrimaryDomain is not loaded
+	Total      int
+}
+
+// AuthenticateSessionMenu is AuthenticateSession that also returns the workspace menu of the
+// session's user, at most menuMax (> 0) workspaces besides tenantID's (the current one), in the
+// same statement: a page costs one round trip for both. Only pages want the menu; a request
+// that shows none (the API, a form's POST answered by a redirect) asks AuthenticateSession,
+// whose statement skips the menu's scans.
+func (s *Service) AuthenticateSessionMenu(ctx context.Context, tenantID int64, secret string, menuMax int) (SessionUser, Menu, error) {
+	return s.authenticateSession(ctx, tenantID, secret, menuMax)
+}
+
+func (s *Service) authenticateSession(ctx context.Context, tenantID int64, secret string, menuMax int) (SessionUser, Menu, error) {
 	if !plausibleSecret(secret) {
-		return SessionUser{}, errNoSession
+		return SessionUser{}, Menu{}, errNoSession
 	}
-	row, err := s.q.SessionAuthenticate(ctx, shareddb.SessionAuthenticateParams{TenantID: tenantID, TokenHash: hashSecret(secret)})
+	rows, err := s.q.SessionAuthenticate(ctx, shareddb.SessionAuthenticateParams{
+		TenantID: tenantID, TokenHash: hashSecret(secret), MenuMax: int64(menuMax),
+	})
 	switch {
-	case errors.Is(err, toodoo.ErrNotFound):
-		return SessionUser{}, errNoSession
 	case err != nil:
-		return SessionUser{}, fmt.Errorf("account: authenticate session: %w", err)
+		return SessionUser{}, Menu{}, fmt.Errorf("account: authenticate session: %w", err)
+	case len(rows) == 0:
+		return SessionUser{}, Menu{}, errNoSession
 	}
+	row := rows[0]
 	if time.Since(row.LastSeenAt) > sessionTouchEvery {
 		// Best effort: a failed touch must not refuse the request.
 		_ = s.q.SessionTouch(ctx, row.SessionID)
 	}
-	return SessionUser{
+	su := SessionUser{
 		User:      User{ID: row.ID, Email: row.Email, IsSuperuser: row.IsSuperuser, CreatedAt: row.CreatedAt},
 		SessionID: row.SessionID,
 		Role:      row.Role,
-	}, nil
+	}
+	menu := Menu{Workspaces: make([]Workspace, 0, len(rows)), Total: int(row.MenuTotal)}
+	for _, r := range rows {
+		if r.MenuID == nil {
+			break // the session's row alone: no menu
+		}
+		menu.Workspaces = append(menu.Workspaces, Workspace{
+			TenantID: *r.MenuID, DisplayName: *r.MenuName, Status: tenancy.StatusActive, Role: *r.MenuRole,
+		})
+	}
+	return su, menu, nil
 }
 
 // EndSession ends the session behind a secret (logging out). A secret that names no session is

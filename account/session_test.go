@@ -1,12 +1,15 @@
 package account_test
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/toodoo/toodoo"
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/internal/testfactory"
+	"github.com/toodoo/toodoo/tenancy"
 )
 
 // TestSessions: a session works on the host it was started on, until it is ended one way or
@@ -258,4 +261,138 @@ func TestRemoveMemberEndsAccess(t *testing.T) {
 	if _, err := b.svc.AuthenticateAPIToken(ctx, other.ID, tok2); err != nil {
 		t.Fatalf("the token on the other workspace: %v", err)
 	}
+}
+
+// oldMenuSQL is the workspace menu's query as it was before the menu came with the session's
+// statement (MembershipMenuByUser): AuthenticateSessionMenu must give the same menu.
+const oldMenuSQL = `
+WITH mine AS (
+    SELECT t.id, t.display_name, m.role
+    FROM public.memberships m
+    JOIN public.tenants t ON t.id = m.tenant_id
+    JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    WHERE m.user_id = $1 AND t.status = 'active'
+), shown AS (
+    (SELECT * FROM mine ORDER BY display_name, id LIMIT $3::bigint)
+    UNION
+    SELECT * FROM mine WHERE id = $2::bigint
+)
+SELECT s.id, s.display_name, s.role, (SELECT count(*) FROM mine)::bigint AS total
+FROM shown s
+ORDER BY s.display_name, s.id`
+
+// TestSessionMenu: the session's statement brings the workspace menu (the first by name, the
+// current one wherever it falls, the count of all; only active workspaces with a primary
+// domain) exactly as the menu's own query did, and refuses the same sessions as without it.
+func TestSessionMenu(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	ann := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "ann@example.com"})
+	bea := testfactory.User(ctx, t, b.svc, &testfactory.UserOpts{Email: "bea@example.com"})
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := b.db.Pool().Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []tenancy.Tenant
+	for i := range 14 {
+		// Names out of creation order, two alike (the id breaks the tie).
+		tn := testfactory.Tenant(ctx, t, b.db, &testfactory.TenantOpts{DisplayName: fmt.Sprintf("Team %02d", (i*5)%14/2)})
+		testfactory.Member(ctx, t, b.svc, tn, ann, &testfactory.MemberOpts{Role: []string{account.RoleOwner, account.RoleMember}[i%2]})
+		all = append(all, tn)
+	}
+	exec("UPDATE public.tenants SET status = 'suspended' WHERE id = $1", all[1].ID)
+	exec("UPDATE public.tenants SET status = 'deleted' WHERE id = $1", all[2].ID)
+	exec("UPDATE public.domains SET is_primary = false WHERE tenant_id = $1", all[3].ID)
+	last := all[11] // the second "Team 06", last by name: outside the first ten
+	beas := testfactory.Tenant(ctx, t, b.db, &testfactory.TenantOpts{DisplayName: "AAA Bea's"})
+	testfactory.Member(ctx, t, b.svc, beas, bea, nil)
+
+	old := func(userID, current int64, max int) (account.Menu, error) {
+		rows, err := b.db.Pool().Query(ctx, oldMenuSQL, userID, current, max)
+		if err != nil {
+			return account.Menu{}, err
+		}
+		defer rows.Close()
+		m := account.Menu{Workspaces: []account.Workspace{}}
+		for rows.Next() {
+			var ws account.Workspace
+			var total int64
+			if err := rows.Scan(&ws.TenantID, &ws.DisplayName, &ws.Role, &total); err != nil {
+				return m, err
+			}
+			ws.Status = tenancy.StatusActive
+			m.Workspaces, m.Total = append(m.Workspaces, ws), int(total)
+		}
+		return m, rows.Err()
+	}
+	for _, c := range []struct {
+		name    string
+		user    account.User
+		current int64
+		max     int
+		entries int
+	}{
+		{"current beyond the first ten", ann, last.ID, 10, 11},
+		{"current among them", ann, all[0].ID, 10, 10},
+		{"public site", ann, 0, 10, 10},
+		{"a suspended current one", ann, all[1].ID, 10, 10},
+		{"someone else's workspace", ann, beas.ID, 10, 10},
+		{"more room than workspaces", ann, last.ID, 50, 11},
+		{"a single one", bea, beas.ID, 10, 1},
+		{"her one, elsewhere", bea, all[0].ID, 10, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			secret, err := b.svc.StartSession(ctx, c.user.ID, c.current, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			su, got, err := b.svc.AuthenticateSessionMenu(ctx, c.current, secret, c.max)
+			if err != nil || su.ID != c.user.ID {
+				t.Fatalf("AuthenticateSessionMenu = %+v, %v", su, err)
+			}
+			want, err := old(c.user.ID, c.current, c.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("menu =\n%+v\nbefore:\n%+v", got, want)
+			}
+			if len(got.Workspaces) != c.entries {
+				t.Fatalf("%d entries, want %d: %+v", len(got.Workspaces), c.entries, got)
+			}
+			plain, err := b.svc.AuthenticateSession(ctx, c.current, secret)
+			if err != nil || plain != su {
+				t.Fatalf("AuthenticateSession = %+v, %v; with the menu %+v", plain, err, su)
+			}
+		})
+	}
+	// 14 of ann's workspaces, less the suspended, the deleted and the one without a domain.
+	secret, _ := b.svc.StartSession(ctx, ann.ID, last.ID, "")
+	if _, m, _ := b.svc.AuthenticateSessionMenu(ctx, last.ID, secret, 10); m.Total != 11 {
+		t.Fatalf("menu total = %d, want 11", m.Total)
+	}
+	// The role in the current workspace comes with it, as without the menu.
+	if su, _, _ := b.svc.AuthenticateSessionMenu(ctx, last.ID, secret, 10); su.Role != account.RoleMember {
+		t.Fatalf("role = %q, want member", su.Role)
+	}
+
+	// Refused as without the menu: another host, an unknown secret, an ended or expired session.
+	for _, tid := range []int64{all[0].ID, 0} {
+		_, _, err := b.svc.AuthenticateSessionMenu(ctx, tid, secret, 10)
+		wantCode(t, err, toodoo.EUNAUTHORIZED)
+	}
+	_, _, err := b.svc.AuthenticateSessionMenu(ctx, last.ID, secret+"x", 10)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+	expired, _ := b.svc.StartSession(ctx, ann.ID, last.ID, "")
+	exec("UPDATE public.sessions SET expires_at = now() - interval '1 second' WHERE token_hash = sha256(convert_to($1, 'UTF8'))", expired)
+	_, _, err = b.svc.AuthenticateSessionMenu(ctx, last.ID, expired, 10)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
+	if err := b.svc.EndSession(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = b.svc.AuthenticateSessionMenu(ctx, last.ID, secret, 10)
+	wantCode(t, err, toodoo.EUNAUTHORIZED)
 }

@@ -39,10 +39,10 @@ func setup(t testing.TB) *testBundle {
 func listTitles(t testing.TB, db *tenancy.DB, tn tenancy.Tenant) []string {
 	t.Helper()
 	todos, err := tenancy.InReadTxV(t.Context(), db, tn, func(ctx context.Context, q *tenantdb.Queries) ([]tenantdb.Todo, error) {
-		return q.TodoList(ctx, tenantdb.TodoListParams{MaxRows: 100})
+		return q.TodoPage(ctx, tenantdb.TodoPageParams{MaxRows: 100})
 	})
 	if err != nil {
-		t.Fatalf("TodoList in %s: %v", tn.Schema, err)
+		t.Fatalf("TodoPage in %s: %v", tn.Schema, err)
 	}
 	var titles []string
 	for _, td := range todos {

@@ -20,6 +20,9 @@ type user struct {
 	Role        string // in the current workspace: account.RoleOwner, account.RoleMember or ""
 	ViaToken    bool   // authenticated by an API token, not a session
 	SessionID   int64  // the session's row, when authenticated by the session cookie
+
+	// menu is the workspace menu, when the session's statement brought it (see wantsMenu).
+	menu *account.Menu
 }
 
 // CanEnter reports whether u may use the current workspace: members and superusers.
@@ -69,7 +72,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 			u = &user{ID: au.ID, Email: au.Email, IsSuperuser: au.IsSuperuser, Role: account.RoleMember, ViaToken: true}
 		} else if secret := ri.Session.secret(); secret != "" {
-			su, err := s.accounts.AuthenticateSession(ctx, tenantID, secret)
+			var (
+				su   account.SessionUser
+				menu *account.Menu
+				err  error
+			)
+			if wantsMenu(r) {
+				var m account.Menu
+				su, m, err = s.accounts.AuthenticateSessionMenu(ctx, tenantID, secret, menuMax)
+				menu = &m
+			} else {
+				su, err = s.accounts.AuthenticateSession(ctx, tenantID, secret)
+			}
 			switch {
 			case toodoo.ErrorCode(err) == toodoo.EUNAUTHORIZED:
 				ri.Session.end() // ended, expired, or issued on another host
@@ -77,7 +91,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.writeError(w, r, err)
 				return
 			default:
-				u = &user{ID: su.ID, Email: su.Email, IsSuperuser: su.IsSuperuser, Role: su.Role, SessionID: su.SessionID}
+				u = &user{ID: su.ID, Email: su.Email, IsSuperuser: su.IsSuperuser, Role: su.Role, SessionID: su.SessionID, menu: menu}
 			}
 		}
 		if u != nil {
@@ -86,6 +100,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// wantsMenu reports whether a signed-in request will most likely show a page with the workspace
+// menu, so that authentication brings the menu in the session's statement (one round trip for
+// both, see account.AuthenticateSessionMenu): GET and HEAD outside the API, except the public
+// site's home page, which lists all the person's workspaces and fills the menu from that list.
+// Other requests (the API, the forms' POSTs, which answer with a redirect) do not pay for it;
+// the few that render a page after all (a form sent back with an error, an error page) read
+// the menu then, with one more round trip (userWorkspaces).
+func wantsMenu(r *http.Request) bool {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || isAPI(r) {
+		return false
+	}
+	return !(siteFrom(r.Context()).Public && r.URL.Path == "/")
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

@@ -2,6 +2,8 @@ package web
 
 import (
 	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -46,9 +48,54 @@ func newSessionStore(cfg Config) *sessions.CookieStore {
 	for _, c := range store.Codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
 			sc.MaxLength(4096)
+			sc.SetSerializer(sessionSerializer{})
 		}
 	}
 	return store
+}
+
+// sessionSerializer writes the cookie's values as a JSON object of strings (every session value
+// is a string), and reads that or securecookie's default, gob, which the cookies written before
+// it carry: nobody is signed out by the change. gob was most of a signed-in request's cookie
+// cost: it builds a decoder for the map's type at every Decode, and writes the type names into
+// every cookie. A cookie's bytes are authenticated (HMAC) before they reach Deserialize, so they
+// are one of the two formats, written by this server: a JSON object starts with '{', a gob
+// stream with its first message's length, which a JSON parse refuses if it happens to be 123.
+type sessionSerializer struct{}
+
+func (sessionSerializer) Serialize(src any) ([]byte, error) {
+	values, ok := src.(map[any]any)
+	if !ok {
+		return nil, fmt.Errorf("web: session values are a %T, want a map", src)
+	}
+	m := make(map[string]string, len(values))
+	for k, v := range values {
+		ks, kok := k.(string)
+		vs, vok := v.(string)
+		if !kok || !vok {
+			return nil, fmt.Errorf("web: session value %v is a %T, want a string under a string key", k, v)
+		}
+		m[ks] = vs
+	}
+	return json.Marshal(m)
+}
+
+func (sessionSerializer) Deserialize(b []byte, dst any) error {
+	values, ok := dst.(*map[any]any)
+	if !ok {
+		return fmt.Errorf("web: session values into a %T, want *map[any]any", dst)
+	}
+	var m map[string]string
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &m) != nil {
+		return securecookie.GobEncoder{}.Deserialize(b, dst) // a cookie from before
+	}
+	if *values == nil {
+		*values = make(map[any]any, len(m))
+	}
+	for k, v := range m {
+		(*values)[k] = v
+	}
+	return nil
 }
 
 // sessionCookieName is "__Host-toodoo" over HTTPS: browsers then refuse the cookie unless it is

@@ -41,18 +41,24 @@ type menuWorkspace struct {
 const menuMax = 10
 
 // userWorkspaces lists the workspaces of u's menu: active ones with a domain, by name, at most
-// menuMax plus the current one, and how many u may enter in all.
+// menuMax plus the current one, and how many u may enter in all. Authentication brought them
+// with the session on most pages (wantsMenu); otherwise they are read now with the same
+// statement, which checks the cookie's session again: the menu's rules have one home.
 func (s *Server) userWorkspaces(ctx context.Context, u *user) ([]menuWorkspace, int, error) {
 	current := tenantFrom(ctx).ID
-	list, total, err := s.accounts.MenuWorkspaces(ctx, u.ID, current, menuMax)
-	if err != nil {
-		return nil, 0, err
+	menu := u.menu
+	if menu == nil {
+		_, m, err := s.accounts.AuthenticateSessionMenu(ctx, current, info(ctx).Session.secret(), menuMax)
+		if err != nil {
+			return nil, 0, err
+		}
+		menu = &m
 	}
-	out := make([]menuWorkspace, len(list))
-	for i, ws := range list {
+	out := make([]menuWorkspace, len(menu.Workspaces))
+	for i, ws := range menu.Workspaces {
 		out[i] = menuWorkspace{ID: ws.TenantID, Name: ws.DisplayName, Role: ws.Role, Current: current != 0 && ws.TenantID == current}
 	}
-	return out, total, nil
+	return out, menu.Total, nil
 }
 
 // handleSwitch sends the signed-in user to another of their workspaces ("to" is its id) or to

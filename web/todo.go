@@ -74,24 +74,32 @@ type todoToast struct {
 // Total is the number of to-dos in all.
 func (p *todoIndexPage) Total() int64 { return p.Counts.Open + p.Counts.Done }
 
-// loadTodoIndex fills the page's list and counts in one read scope. If p.undoID is
-// set and that to-do exists (it was restored already), the undo offer is withdrawn.
+// loadTodoIndex fills the page's list and counts with one statement (TodoList: one round
+// trip). If p.undoID is set and that to-do exists (it was restored already), the undo offer is
+// withdrawn.
 func (s *Server) loadTodoIndex(ctx context.Context, p *todoIndexPage) error {
 	_, done := parseStatus(p.Status)
 	err := s.db.InReadTx(ctx, tenantFrom(ctx), func(ctx context.Context, q *tenantdb.Queries) error {
-		todos, err := q.TodoList(ctx, tenantdb.TodoListParams{Done: done, MaxRows: pageListMax + 1})
+		rows, err := q.TodoList(ctx, tenantdb.TodoListParams{Done: done, MaxRows: pageListMax + 1})
 		if err != nil {
 			return err
 		}
-		if len(todos) > pageListMax {
-			todos, p.Truncated = todos[:pageListMax], true
+		p.Rows = make([]todoRow, 0, min(len(rows), pageListMax))
+		for _, r := range rows {
+			p.Counts = tenantdb.TodoCountsRow{Open: r.Open, Done: r.DoneCount}
+			if r.ID == nil {
+				break // no to-dos: the counts' row alone
+			}
+			if len(p.Rows) == pageListMax {
+				p.Truncated = true
+				break
+			}
+			p.Rows = append(p.Rows, todoRow{Todo: tenantdb.Todo{
+				ID: *r.ID, Title: *r.Title, Done: *r.Done, CreatedBy: *r.CreatedBy,
+				CreatedAt: *r.CreatedAt, UpdatedAt: *r.UpdatedAt, CompletedAt: r.CompletedAt,
+			}, Status: p.Status})
 		}
-		p.Rows = make([]todoRow, len(todos))
-		for i, t := range todos {
-			p.Rows[i] = todoRow{Todo: t, Status: p.Status}
-		}
-		p.Counts, err = q.TodoCounts(ctx)
-		return err
+		return nil
 	})
 	if err != nil || p.undoID == 0 {
 		return err

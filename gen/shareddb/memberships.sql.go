@@ -165,66 +165,6 @@ func (q *Queries) MembershipLockTenantStatus(ctx context.Context, tenantID int64
 	return status, err
 }
 
-const membershipMenuByUser = `-- name: MembershipMenuByUser :many
-WITH mine AS (
-    SELECT t.id, t.display_name, m.role
-    FROM public.memberships m
-    JOIN public.tenants t ON t.id = m.tenant_id
-    JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
-    WHERE m.user_id = $1 AND t.status = 'active'
-), shown AS (
-    (SELECT id, display_name, role FROM mine ORDER BY display_name, id LIMIT $2::bigint)
-    UNION
-    SELECT id, display_name, role FROM mine WHERE id = $3::bigint
-)
-SELECT s.id, s.display_name, s.role, (SELECT count(*) FROM mine)::bigint AS total
-FROM shown s
-ORDER BY s.display_name, s.id
-`
-
-type MembershipMenuByUserParams struct {
-	UserID    int64 `json:"user_id"`
-	MaxRows   int64 `json:"max_rows"`
-	CurrentID int64 `json:"current_id"`
-}
-
-type MembershipMenuByUserRow struct {
-	ID          int64  `json:"id"`
-	DisplayName string `json:"display_name"`
-	Role        string `json:"role"`
-	Total       int64  `json:"total"`
-}
-
-// MembershipMenuByUser lists the workspaces of the workspace menu: active ones with a domain,
-// by name, at most @max_rows of them plus the current one (@current_id, 0 for none) wherever it
-// falls; total is how many there are in all, so the menu can say how many it left out. The
-// first @max_rows come from a top-N sort (LIMIT), and the count sorts nothing: a person in
-// thousands of workspaces costs a scan of their memberships, not a sort of them by name.
-func (q *Queries) MembershipMenuByUser(ctx context.Context, arg MembershipMenuByUserParams) ([]MembershipMenuByUserRow, error) {
-	rows, err := q.db.Query(ctx, membershipMenuByUser, arg.UserID, arg.MaxRows, arg.CurrentID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []MembershipMenuByUserRow{}
-	for rows.Next() {
-		var i MembershipMenuByUserRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.DisplayName,
-			&i.Role,
-			&i.Total,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const membershipUpsert = `-- name: MembershipUpsert :one
 
 INSERT INTO public.memberships (user_id, tenant_id, role)

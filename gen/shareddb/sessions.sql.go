@@ -10,18 +10,39 @@ import (
 	"time"
 )
 
-const sessionAuthenticate = `-- name: SessionAuthenticate :one
-SELECT s.id AS session_id, s.last_seen_at, u.id, u.email, u.is_superuser, u.created_at,
-       coalesce(m.role, '')::text AS role
-FROM public.sessions s
-JOIN public.users u ON u.id = s.user_id
-LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = $1
-WHERE s.token_hash = $2 AND coalesce(s.tenant_id, 0) = $1 AND s.expires_at > now()
+const sessionAuthenticate = `-- name: SessionAuthenticate :many
+WITH session AS (
+    SELECT s.id AS session_id, s.last_seen_at, u.id, u.email, u.is_superuser, u.created_at,
+           coalesce(m.role, '')::text AS role
+    FROM public.sessions s
+    JOIN public.users u ON u.id = s.user_id
+    LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = $1
+    WHERE s.token_hash = $2 AND coalesce(s.tenant_id, 0) = $1 AND s.expires_at > now()
+), mine AS (
+    SELECT t.id, t.display_name, m.role
+    FROM session
+    JOIN public.memberships m ON m.user_id = session.id
+    JOIN public.tenants t ON t.id = m.tenant_id
+    JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
+    WHERE $3::bigint > 0 AND t.status = 'active'
+), shown AS (
+    (SELECT id, display_name, role FROM mine ORDER BY display_name, id LIMIT $3::bigint)
+    UNION
+    SELECT id, display_name, role FROM mine WHERE id = $1
+)
+SELECT session.session_id, session.last_seen_at, session.id, session.email, session.is_superuser,
+       session.created_at, session.role,
+       w.id AS menu_id, w.display_name AS menu_name, w.role AS menu_role,
+       (SELECT count(*) FROM mine)::bigint AS menu_total
+FROM session
+LEFT JOIN shown w ON true
+ORDER BY w.display_name, w.id
 `
 
 type SessionAuthenticateParams struct {
 	TenantID  int64  `json:"tenant_id"`
 	TokenHash []byte `json:"token_hash"`
+	MenuMax   int64  `json:"menu_max"`
 }
 
 type SessionAuthenticateRow struct {
@@ -32,24 +53,52 @@ type SessionAuthenticateRow struct {
 	IsSuperuser bool      `json:"is_superuser"`
 	CreatedAt   time.Time `json:"created_at"`
 	Role        string    `json:"role"`
+	MenuID      *int64    `json:"menu_id"`
+	MenuName    *string   `json:"menu_name"`
+	MenuRole    *string   `json:"menu_role"`
+	MenuTotal   int64     `json:"menu_total"`
 }
 
 // SessionAuthenticate loads the live session behind a cookie on this host, with its user and
 // the user's role in tenant_id (empty when they are not a member): every signed-in request costs
-// this one query.
-func (q *Queries) SessionAuthenticate(ctx context.Context, arg SessionAuthenticateParams) (SessionAuthenticateRow, error) {
-	row := q.db.QueryRow(ctx, sessionAuthenticate, arg.TenantID, arg.TokenHash)
-	var i SessionAuthenticateRow
-	err := row.Scan(
-		&i.SessionID,
-		&i.LastSeenAt,
-		&i.ID,
-		&i.Email,
-		&i.IsSuperuser,
-		&i.CreatedAt,
-		&i.Role,
-	)
-	return i, err
+// this one statement. With @menu_max > 0 the same statement brings the user's workspace menu,
+// so that a page costs one round trip for both: active workspaces with a primary domain, by
+// name, at most @menu_max of them plus the current one (tenant_id) wherever it falls, one row
+// each, and menu_total, how many there are in all. The first @menu_max come from a top-N sort
+// (LIMIT), and the count sorts nothing: a person in thousands of workspaces costs a scan of
+// their memberships, not a sort of them by name. The menu's rows join the session's row, so no
+// session is no row, and a session without a menu (@menu_max = 0: the planner skips the menu's
+// scans on that constant; or no workspace to show) is one row with null menu columns.
+func (q *Queries) SessionAuthenticate(ctx context.Context, arg SessionAuthenticateParams) ([]SessionAuthenticateRow, error) {
+	rows, err := q.db.Query(ctx, sessionAuthenticate, arg.TenantID, arg.TokenHash, arg.MenuMax)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SessionAuthenticateRow{}
+	for rows.Next() {
+		var i SessionAuthenticateRow
+		if err := rows.Scan(
+			&i.SessionID,
+			&i.LastSeenAt,
+			&i.ID,
+			&i.Email,
+			&i.IsSuperuser,
+			&i.CreatedAt,
+			&i.Role,
+			&i.MenuID,
+			&i.MenuName,
+			&i.MenuRole,
+			&i.MenuTotal,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const sessionDeleteByHash = `-- name: SessionDeleteByHash :execrows

@@ -43,24 +43,3 @@ JOIN public.tenants t ON t.id = m.tenant_id
 LEFT JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
 WHERE m.user_id = @user_id AND t.status <> 'deleted'
 ORDER BY t.display_name;
-
--- MembershipMenuByUser lists the workspaces of the workspace menu: active ones with a domain,
--- by name, at most @max_rows of them plus the current one (@current_id, 0 for none) wherever it
--- falls; total is how many there are in all, so the menu can say how many it left out. The
--- first @max_rows come from a top-N sort (LIMIT), and the count sorts nothing: a person in
--- thousands of workspaces costs a scan of their memberships, not a sort of them by name.
--- name: MembershipMenuByUser :many
-WITH mine AS (
-    SELECT t.id, t.display_name, m.role
-    FROM public.memberships m
-    JOIN public.tenants t ON t.id = m.tenant_id
-    JOIN public.domains d ON d.tenant_id = t.id AND d.is_primary
-    WHERE m.user_id = @user_id AND t.status = 'active'
-), shown AS (
-    (SELECT * FROM mine ORDER BY display_name, id LIMIT @max_rows::bigint)
-    UNION
-    SELECT * FROM mine WHERE id = @current_id::bigint
-)
-SELECT s.id, s.display_name, s.role, (SELECT count(*) FROM mine)::bigint AS total
-FROM shown s
-ORDER BY s.display_name, s.id;

@@ -13,14 +13,29 @@ SELECT id, title, done, created_by, created_at, updated_at, completed_at
 FROM todos
 WHERE id = @id;
 
--- TodoList returns to-dos, open first then done, newest first within each; done filters when
--- not null. The page shows at most limit rows.
+-- TodoList is the page's list and its counts in one statement (one round trip, where a list
+-- and a count were two): to-dos, open first then done, newest first within each, done filtering
+-- when not null, at most @max_rows of them; and on every row the counts of open and done to-dos
+-- over all of them, whatever the filter. The counts are the driving row and the list joins them,
+-- so an empty list still gives one row: the counts, with null to-do columns. The list is the
+-- same index scan of todos_done_id_idx stopped at the limit as before, and the counts the same
+-- one scan as TodoCounts. Plain SQL on one schema: Citus routes it whole to the schema's node.
 -- name: TodoList :many
-SELECT id, title, done, created_by, created_at, updated_at, completed_at
-FROM todos
-WHERE (sqlc.narg(done)::boolean IS NULL OR done = sqlc.narg(done)::boolean)
-ORDER BY done, id DESC
-LIMIT @max_rows;
+WITH counts AS (
+    SELECT count(*) FILTER (WHERE NOT done) AS open,
+           count(*) FILTER (WHERE done)     AS done
+    FROM todos
+), list AS (
+    SELECT id, title, done, created_by, created_at, updated_at, completed_at
+    FROM todos
+    WHERE (sqlc.narg(done)::boolean IS NULL OR done = sqlc.narg(done)::boolean)
+    ORDER BY done, id DESC
+    LIMIT @max_rows
+)
+SELECT c.open, c.done AS done_count, l.id, l.title, l.done, l.created_by, l.created_at, l.updated_at, l.completed_at
+FROM counts c
+LEFT JOIN list l ON true
+ORDER BY l.done, l.id DESC;
 
 -- TodoPage is the API's keyset pagination: newest first, ids below before_id (when not null).
 -- name: TodoPage :many
