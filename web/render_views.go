@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"html"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -86,4 +88,18 @@ func onSite(p *page) string {
 		return " on " + p.SiteName
 	}
 	return ""
+}
+
+// htmlText is a string written as HTML text, escaped as a { expression } is: @htmlText(s). templ passes
+// each expression's value through fmt.Sprint, a copy per expression, which made most of the
+// list's allocations; this writes the string itself unless it has something to escape.
+type htmlText string
+
+func (s htmlText) Render(_ context.Context, w io.Writer) error {
+	if strings.ContainsAny(string(s), `&'<>"`) { // html.EscapeString's characters
+		_, err := io.WriteString(w, html.EscapeString(string(s)))
+		return err
+	}
+	_, err := io.WriteString(w, string(s))
+	return err
 }
