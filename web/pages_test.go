@@ -27,6 +27,10 @@ func TestTodoPages(t *testing.T) {
 
 	rec := br.get("/")
 	wantStatus(t, rec, http.StatusOK)
+	// The page goes out in one write with its length, not chunked.
+	if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("Content-Length %q, body %d bytes", cl, rec.Body.Len())
+	}
 	doc := parseHTML(t, rec)
 	if got := texts(doc, byClass("a", "brand")); len(got) != 1 || got[0] != "First Team" {
 		t.Fatalf("header %q, want the workspace's display name", got)

@@ -2,17 +2,22 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/toodoo/toodoo"
 )
@@ -22,13 +27,18 @@ import (
 //go:embed templates/*.html static
 var assets embed.FS
 
-// views are the parsed templates: one per page, each with the layout.
+// sharedTemplates are the templates any page may use; parseViews parses them with every page.
+const sharedTemplates = "templates/shared.html"
+
+// views are the parsed templates, one per page: each defines the page's "content", which render
+// puts into layoutView (views.templ).
 type views struct {
-	pages     map[string]*template.Template
-	staticTag string // content hash of the static files, for cache busting
+	pages map[string]*template.Template
+	// The static files' addresses, with a content hash of them all for cache busting.
+	styleURL, scriptURL string
 }
 
-// parseViews parses every page with layout.html at start-up, so a broken template fails New.
+// parseViews parses every page at start-up, so a broken template fails New.
 func parseViews() (*views, error) {
 	v := &views{pages: map[string]*template.Template{}}
 	h := sha256.New()
@@ -43,10 +53,10 @@ func parseViews() (*views, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: static files: %w", err)
 	}
-	v.staticTag = hex.EncodeToString(h.Sum(nil))[:12]
+	tag := hex.EncodeToString(h.Sum(nil))[:12]
+	v.styleURL, v.scriptURL = "/static/style.css?v="+tag, "/static/app.js?v="+tag
 	funcs := template.FuncMap{
-		"static": func(name string) string { return "/static/" + name + "?v=" + v.staticTag },
-		"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"datep": func(t *time.Time) string {
 			if t == nil {
 				return ""
@@ -61,13 +71,6 @@ func parseViews() (*views, error) {
 			return t.UTC().Format("2006-01-02")
 		},
 		"sub": func(a, b int64) int64 { return a - b },
-		// initial is the first letter of s, upper-cased, for an avatar.
-		"initial": func(s string) string {
-			for _, r := range s {
-				return strings.ToUpper(string(r))
-			}
-			return ""
-		},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -75,10 +78,10 @@ func parseViews() (*views, error) {
 	}
 	for _, name := range names {
 		base := path.Base(name)
-		if base == "layout.html" {
+		if name == sharedTemplates {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(assets, "templates/layout.html", name)
+		t, err := template.New(base).Funcs(funcs).ParseFS(assets, sharedTemplates, name)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", base, err)
 		}
@@ -117,17 +120,22 @@ func (p *page) base() *page { return p }
 
 type pageData interface{ base() *page }
 
+// viewPage is a page whose content is a templ component (views.templ) rather than a template of
+// templates/: render executes no html/template for it.
+type viewPage interface {
+	pageData
+	content() templ.Component
+}
+
 // widePages get the wide layout: their tables have more columns than a text column holds.
 var widePages = map[string]bool{"admin.html": true, "members.html": true, "tokens.html": true}
 
 // render executes a page into a buffer and writes it only if that worked, so a template error
-// becomes a clean 500 instead of half a page. It also writes the session if it changed (the
-// flash message shown here is removed from it).
+// becomes a clean 500 instead of half a page; the buffer also gives the response its
+// Content-Length, so net/http writes it at once instead of in chunks. It also writes the
+// session if it changed (the flash message shown here is removed from it). name is the page's
+// template in templates/, unless data is a viewPage.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) error {
-	t, ok := s.views.pages[name]
-	if !ok {
-		return fmt.Errorf("web: no template %q", name)
-	}
 	ctx := r.Context()
 	p := data.base()
 	st := siteFrom(ctx)
@@ -155,8 +163,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	buf := pageBufs.Get().(*bytes.Buffer)
 	defer putPageBuf(buf)
-	if err := t.ExecuteTemplate(buf, "layout", data); err != nil {
-		return fmt.Errorf("web: render %s: %w", name, err)
+	if err := s.views.renderPage(buf, name, data); err != nil {
+		return err
 	}
 	if err := s.saveSession(w, r); err != nil {
 		return fmt.Errorf("web: save session: %w", err)
@@ -164,8 +172,33 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// renderPage writes the page: layoutView around the page's content, a templ component for a
+// viewPage, else the "content" of its template name, executed straight into the layout's
+// buffer (html/template escapes what it writes).
+func (v *views) renderPage(w io.Writer, name string, data pageData) error {
+	var content templ.Component
+	if vp, ok := data.(viewPage); ok {
+		content = vp.content()
+	} else {
+		t, ok := v.pages[name]
+		if !ok {
+			return fmt.Errorf("web: no template %q", name)
+		}
+		content = templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+			return t.ExecuteTemplate(w, "content", data)
+		})
+	}
+	// Not the request's context: templ only checks it for cancellation, and a page the client
+	// stopped waiting for is not an error of the page.
+	if err := layoutView(data.base(), v, content).Render(context.Background(), w); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
 	return nil
 }
 

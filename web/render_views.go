@@ -3,7 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
-	"html/template"
+	"html"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,9 +12,7 @@ import (
 	"github.com/a-h/templ"
 )
 
-// The glue between views.templ and the html/template pages: its components are rendered into a
-// string and inserted as template.HTML (templ escaped them already), and the helpers its
-// templates call.
+// The helpers of views.templ, and renderView for the script's answers, which send a view alone.
 
 // renderView renders a templ component into a string of about size bytes. The context is only
 // checked for cancellation: these components read nothing from it.
@@ -26,49 +25,13 @@ func renderView(c templ.Component, size int) (string, error) {
 	return b.String(), nil
 }
 
-// About how many bytes a row and a workspace menu entry take, so that their buffer grows once.
-const (
-	rowSize       = 1200
-	menuEntrySize = 250
-)
+// rowSize is about how many bytes a row takes, so that its buffer grows once.
+const rowSize = 1200
 
-// RowsHTML is the list's rows for todos.html (todoRowView).
-func (p *todoIndexPage) RowsHTML() (template.HTML, error) {
-	s, err := renderView(todoRowsView(p.Rows), len(p.Rows)*rowSize)
-	return template.HTML(s), err // escaped by templ
-}
-
-// ToastHTML is the toast for todos.html (todoToastView), as the script's answers have it.
-func (p *todoIndexPage) ToastHTML() (template.HTML, error) {
-	if p.Toast.Message == "" {
-		return "", nil
-	}
-	s, err := renderView(todoToastView(p.Toast), 1024)
-	return template.HTML(s), err // escaped by templ
-}
-
-// WorkspaceMenuHTML is the workspace menu's entries for layout.html (workspaceMenuItems): one
-// per workspace of the person.
-func (p *page) WorkspaceMenuHTML() (template.HTML, error) {
-	s, err := renderView(workspaceMenuItems(p.Workspaces), len(p.Workspaces)*menuEntrySize)
-	return template.HTML(s), err // escaped by templ
-}
+// content is the list page's content (viewPage): no html/template on GET /.
+func (p *todoIndexPage) content() templ.Component { return todosView(p) }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
-
-func todoClass(done bool) string {
-	if done {
-		return "todo done"
-	}
-	return "todo"
-}
-
-func toastClass(kind string) string {
-	if kind == "error" {
-		return "toast toast-error"
-	}
-	return "toast"
-}
 
 // todoURL is a to-do's address with suffix (a constant of the template): safe, as the id is a
 // number.
@@ -83,4 +46,60 @@ func todoEditURL(id int64, status string) templ.SafeURL {
 		u += "?status=" + url.QueryEscape(status)
 	}
 	return templ.SafeURL(u)
+}
+
+// initial is the first letter of s, upper-cased, for an avatar.
+func initial(s string) string {
+	for _, r := range s {
+		return strings.ToUpper(string(r))
+	}
+	return ""
+}
+
+// brandURL is the address of the bar's brand: this site's home, or the public site's for a page
+// off any usable site.
+func brandURL(p *page) string {
+	if p.OffSite {
+		return p.PublicURL + "/"
+	}
+	return "/"
+}
+
+// footerSite is the footer's words before the link to Toodoo: which workspace this is.
+func footerSite(p *page) string {
+	if p.Workspace {
+		return "Workspace “" + p.SiteName + "” on "
+	}
+	return ""
+}
+
+// wsMenuLabel is the workspace menu's label for screen readers; on the public site the word
+// "Workspaces" is visible.
+func wsMenuLabel(p *page) string {
+	if p.Workspace {
+		return "Workspaces (switch to another workspace)"
+	}
+	return " (switch to another workspace)"
+}
+
+// onSite is the account menu's words after the email: on which workspace.
+func onSite(p *page) string {
+	if p.Workspace {
+		return " on " + p.SiteName
+	}
+	return ""
+}
+
+// htmlText is a string written as HTML text, escaped as a { expression } is: @htmlText(s). templ passes
+// each expression's value through fmt.Sprint, a copy per expression, which made most of the
+// list's allocations; this writes the string itself unless it has something to escape.
+type htmlText string
+
+func (s htmlText) Render(_ context.Context, w io.Writer) error {
+	if strings.ContainsAny(string(s), `&'<>"`) { // html.EscapeString's characters
+		_, err := io.WriteString(w, html.EscapeString(string(s)))
+		return err
+	}
+	_, err := io.WriteString(w, string(s))
+	return err
 }

@@ -138,7 +138,7 @@ func (s *Server) handleTodoIndex(w http.ResponseWriter, r *http.Request) error {
 	if err := s.loadTodoIndex(ctx, p); err != nil {
 		return err
 	}
-	return s.render(w, r, http.StatusOK, "todos.html", p)
+	return s.render(w, r, http.StatusOK, "todos", p)
 }
 
 // listURL is the list with the filter the form came from.
@@ -248,7 +248,7 @@ func (s *Server) handleTodoCreate(w http.ResponseWriter, r *http.Request) error 
 			if err := s.loadTodoIndex(ctx, p); err != nil {
 				return err
 			}
-			return s.render(w, r, http.StatusBadRequest, "todos.html", p)
+			return s.render(w, r, http.StatusBadRequest, "todos", p)
 		})
 	}
 	var todo tenantdb.Todo

@@ -216,6 +216,153 @@ func mustRender(t *testing.T, c interface {
 	return b.String()
 }
 
+// oldPage parses the html/template version of a whole page: the old layout, the old partials
+// and the page's content (a file of testdata, or of templates for the pages that keep theirs).
+func oldPage(t *testing.T, v *views, content string) *template.Template {
+	t.Helper()
+	static := map[string]string{"style.css": v.styleURL, "app.js": v.scriptURL}
+	funcs := template.FuncMap{
+		"static":  func(name string) string { return static[name] },
+		"initial": initial,
+	}
+	tpl, err := template.New("layout_old.html").Funcs(funcs).ParseFiles("testdata/layout_old.html", "testdata/partials_old.html", content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// pageVariants are the layout's cases: signed in or not, on a workspace, on the public site or
+// off any site, owner or member or superuser, with and without the workspace menu and its
+// overflow, wide, with a flash; with hostile names, titles and emails.
+func pageVariants() []page {
+	hostile := func(i int) string { return hostileTitles[i%len(hostileTitles)] }
+	var ws []menuWorkspace
+	for i := range 5 {
+		ws = append(ws, menuWorkspace{ID: int64(i + 1), Name: hostile(i + 1), Role: []string{"owner", "member"}[i%2], Current: i == 2})
+	}
+	owner := &user{ID: 1, Email: `o"<script>alert(1)</script>&amp;@example.com`, Role: "owner"}
+	member := &user{ID: 2, Email: "ünï<b>@example.com", Role: "member"}
+	outsider := &user{ID: 3, Email: "x'y@example.com"}
+	super := &user{ID: 4, Email: "root&<i>@example.com", IsSuperuser: true}
+	var ps []page
+	for i, path := range []string{"/", "/members", "/tokens", "/password", "/admin", "/login", "/signup", "/other"} {
+		for _, u := range []*user{nil, owner, member, outsider, super} {
+			for _, site := range []string{"workspace", "public", "offsite-workspace", "offsite-public"} {
+				p := page{Title: hostile(i + 1), SiteName: "Toodoo", User: u, Path: path, PublicURL: "http://toodoo.test:8080",
+					Flash: hostile(i + 2), FlashKind: []string{"ok", "error", `"><script>`}[i%3], Wide: i%2 == 1}
+				switch site {
+				case "workspace", "offsite-workspace":
+					p.Workspace, p.SiteName = true, hostile(i+3)
+				default:
+					p.Public = true
+				}
+				p.OffSite = strings.HasPrefix(site, "offsite")
+				if u != nil && i%4 != 3 {
+					p.Workspaces, p.WorkspacesMore = ws[:1+i%len(ws)], i%3
+				}
+				if i == 7 {
+					p.Flash = ""
+				}
+				ps = append(ps, p)
+			}
+		}
+	}
+	return ps
+}
+
+// comparePages renders data with the new layout (renderPage) and with old, and compares the
+// parsed documents.
+func comparePages(t *testing.T, v *views, old *template.Template, name string, data pageData) string {
+	t.Helper()
+	var got, want bytes.Buffer
+	if err := v.renderPage(&got, name, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ExecuteTemplate(&want, "layout", data); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.String(), "<!doctype html>") { // canonicalDoc leaves the doctype out
+		t.Errorf("%s: no doctype: %.40q", name, got.String())
+	}
+	g, w := canonicalDoc(t, got.String()), canonicalDoc(t, want.String())
+	if g != w {
+		t.Errorf("%s: the pages differ (%+v)\n%s", name, *data.base(), diffLines(g, w))
+	}
+	return got.String()
+}
+
+// canonicalDoc is canonical for a whole document.
+func canonicalDoc(t *testing.T, doc string) string {
+	t.Helper()
+	n, err := html.Parse(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if err := html.Render(&b, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return canonical(t, b.String(), atom.Html)
+}
+
+// diffLines is the first line where two canonical forms differ, with some context.
+func diffLines(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		if i >= len(g) || i >= len(w) || g[i] != w[i] {
+			lo := max(0, i-3)
+			return fmt.Sprintf("new:\n%s\nold:\n%s", strings.Join(g[lo:min(len(g), i+4)], "\n"), strings.Join(w[lo:min(len(w), i+4)], "\n"))
+		}
+	}
+	return ""
+}
+
+// TestPagesAgree renders whole pages with templ's layoutView and with the html/template layout
+// it replaced, and compares the parsed documents: the list page (all templ), the error page and
+// the sign-in page (templ layout around their html/template content), in every case of the
+// layout and with hostile input in every field a page shows.
+func TestPagesAgree(t *testing.T) {
+	v, err := parseViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	todos := oldPage(t, v, "testdata/todos_old.html")
+	errorOld := oldPage(t, v, "templates/error.html")
+	login := oldPage(t, v, "templates/login.html")
+	for i, pv := range pageVariants() {
+		h := func(k int) string { return hostileTitles[(i+k)%len(hostileTitles)] }
+		for _, status := range []string{"all", "open", "done"} {
+			p := &todoIndexPage{page: pv, Status: status, MaxTitle: MaxTitleChars, Counts: tenantdb.TodoCountsRow{Open: int64(i), Done: 7}}
+			switch i % 4 {
+			case 0:
+				p.NewTitle, p.TitleError = h(1), h(2)
+			case 1:
+				p.Toast = todoToast{Kind: []string{"ok", "error"}[i%2], Message: h(3), Undo: h(4), Status: status}
+			case 2:
+				p.Truncated = true
+			}
+			if i%3 != 0 { // else an empty list, with its empty state
+				for k := range 3 {
+					p.Rows = append(p.Rows, todoRow{Todo: tenantdb.Todo{ID: int64(k + 1), Title: h(k), Done: k == 1}, Status: status})
+				}
+			}
+			comparePages(t, v, todos, "todos", p)
+		}
+		e := &errorPage{page: pv, Status: 400 + i, Heading: h(1), Message: h(2), Hint: h(3)}
+		switch i % 3 {
+		case 0:
+			e.Unknown = true
+		case 1:
+			e.Suspended, e.Hint = true, ""
+		}
+		comparePages(t, v, errorOld, "error.html", e)
+		comparePages(t, v, login, "login.html", &loginPage{page: pv, Email: h(4), Next: "/" + h(5), Error: h(i % 2 * 6)})
+	}
+}
+
 // TestPageRowsAreTheRowView renders the list page and checks that its list holds exactly the
 // old partial's rows, in order, its toast the old partial's toast and its workspace menu the old
 // partial's entries: the views are in the page where the html/template partials were.
@@ -235,7 +382,7 @@ func TestPageRowsAreTheRowView(t *testing.T) {
 		wantRows.WriteString(execOld(t, old, "todo-row", row))
 	}
 	var b bytes.Buffer
-	if err := v.pages["todos.html"].ExecuteTemplate(&b, "layout", p); err != nil {
+	if err := v.renderPage(&b, "todos", p); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := html.Parse(&b)
@@ -268,7 +415,7 @@ func TestPageRowsAreTheRowView(t *testing.T) {
 	// No toast, no element in the region (the script checks toast.firstElementChild).
 	p.Toast = todoToast{}
 	b.Reset()
-	if err := v.pages["todos.html"].ExecuteTemplate(&b, "layout", p); err != nil {
+	if err := v.renderPage(&b, "todos", p); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), `aria-live="polite"></div>`) {
