@@ -204,19 +204,18 @@ func runHTTP(ctx context.Context, o httpOptions) error {
 	}
 	pgSingle := filepath.Join(tmp, "single.sql")
 	pgSpread := filepath.Join(tmp, "spread.sql")
-	if err := os.WriteFile(pgSingle, []byte(pgbenchScript("bench_1", "")), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(pgSpread, []byte(pgbenchScript("bench_:t", fmt.Sprintf(`\set t random(1, %d)`, o.Tenants))), 0o644); err != nil {
-		return err
-	}
 	pgpSingle := filepath.Join(tmp, "single-prepared.sql")
 	pgpSpread := filepath.Join(tmp, "spread-prepared.sql")
-	if err := os.WriteFile(pgpSingle, []byte(pgbenchPreparedScript("1", "")), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(pgpSpread, []byte(pgbenchPreparedScript(":t", fmt.Sprintf(`\set t random(1, %d)`, o.Tenants))), 0o644); err != nil {
-		return err
+	random := fmt.Sprintf(`\set t random(1, %d)`, o.Tenants)
+	for path, script := range map[string]string{
+		pgSingle:  pgbenchScript("bench_1", ""),
+		pgSpread:  pgbenchScript("bench_:t", random),
+		pgpSingle: pgbenchPreparedScript("1", ""),
+		pgpSpread: pgbenchPreparedScript(":t", random),
+	} {
+		if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+			return err
+		}
 	}
 	// Each check runs before each load: a page that redirects to /login would be fast and wrong.
 	wrkRun := func(base, name, script string) func(ctx context.Context) (result, error) {
