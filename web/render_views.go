@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -41,11 +40,7 @@ func todoURL(id int64, suffix string) templ.SafeURL {
 
 // todoEditURL is the edit page's address, with the list's filter unless it is "all".
 func todoEditURL(id int64, status string) templ.SafeURL {
-	u := "/todos/" + itoa64(id) + "/edit"
-	if status != "all" {
-		u += "?status=" + url.QueryEscape(status)
-	}
-	return templ.SafeURL(u)
+	return templ.SafeURL("/todos/" + itoa64(id) + "/edit" + statusQuery(status))
 }
 
 // initial is the first letter of s, upper-cased, for an avatar.

@@ -144,10 +144,16 @@ func (s *Server) handleTodoIndex(w http.ResponseWriter, r *http.Request) error {
 // listURL is the list with the filter the form came from.
 func listURL(r *http.Request) string {
 	status, _ := parseStatus(r.PostFormValue("status"))
+	return "/" + statusQuery(status)
+}
+
+// statusQuery is the list's filter as an address's query: none for "all", so that the plain
+// list keeps its plain address.
+func statusQuery(status string) string {
 	if status == "all" {
-		return "/"
+		return ""
 	}
-	return "/?status=" + url.QueryEscape(status)
+	return "?status=" + url.QueryEscape(status)
 }
 
 // rowURL is the list with the filter the form came from, at the to-do id: the browser scrolls
