@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			err = errors.Join(err, f.Stop())
 		}
 	}()
-	if err := f.startBouncer(ctx, pgbouncer); err != nil {
+	if err := retryPortTaken(func() error { return f.startBouncer(ctx, pgbouncer) }); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Replicas {
@@ -122,10 +122,28 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			return nil, err
 		}
 	}
-	if err := f.startBalancer(ctx, haproxy); err != nil {
+	startBalancer := func() error { return f.startBalancer(ctx, haproxy) }
+	if cfg.Port == 0 { // a port of our choosing: choose again if another process took it
+		err = retryPortTaken(startBalancer)
+	} else {
+		err = startBalancer()
+	}
+	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// retryPortTaken calls start again, up to 5 times in all, while it fails because the free port
+// it chose went to another process before its server could bind it.
+func retryPortTaken(start func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if errors.Is(err, localproc.ErrPortTaken) && attempt < 5 {
+			continue
+		}
+		return err
+	}
 }
 
 // lookBin finds a Debian package's binary, in PATH or /usr/sbin (not in a user's PATH).
@@ -206,10 +224,10 @@ func (f *Fleet) startBouncer(ctx context.Context, bin string) error {
 	if f.bouncer, err = startProc("pgbouncer", cmd, cred, f.cfg.Output, nil); err != nil {
 		return err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := f.bouncer.waitListen(ctx, addr); err != nil {
+	if err := f.bouncer.waitListen(ctx, port); err != nil {
 		return err
 	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	pooled := *u
 	pooled.Host = addr
 	q := pooled.Query()
@@ -295,7 +313,7 @@ func (f *Fleet) startBalancer(ctx context.Context, bin string) error {
 	if f.balancer, err = startProc("haproxy", exec.Command(bin, "-db", "-f", cfgPath), nil, f.cfg.Output, nil); err != nil {
 		return err
 	}
-	if err := f.balancer.waitListen(ctx, data.Bind); err != nil {
+	if err := f.balancer.waitListen(ctx, port); err != nil {
 		return err
 	}
 	f.Port = port
@@ -440,24 +458,29 @@ func (p *proc) stop(sig os.Signal, timeout time.Duration) error {
 	return nil
 }
 
-// waitListen waits until something accepts connections on addr, or the process exits.
-func (p *proc) waitListen(ctx context.Context, addr string) error {
+// waitListen waits until the process itself listens on 127.0.0.1:port (not a dial: the port
+// may have gone to another process, see localproc.ListensOn), or exits; ErrPortTaken when it
+// exited because the port was in use.
+func (p *proc) waitListen(ctx context.Context, port int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
+		if ok, err := localproc.ListensOn(p.cmd.Process.Pid, port); err != nil {
+			return fmt.Errorf("fleet: %s: %w", p.name, err)
+		} else if ok {
 			return nil
 		}
 		select {
 		case <-p.exited:
+			if localproc.PortTaken(p.tail.String()) {
+				return fmt.Errorf("fleet: %s on port %d: %w", p.name, port, localproc.ErrPortTaken)
+			}
 			return fmt.Errorf("fleet: %s exited: %v\n%s", p.name, p.err, p.tail.String())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("fleet: %s does not listen on %s:\n%s", p.name, addr, p.tail.String())
+			return fmt.Errorf("fleet: %s does not listen on port %d:\n%s", p.name, port, p.tail.String())
 		}
 	}
 }

@@ -73,12 +73,9 @@ log_disconnections = 0
 
 // startBouncer starts PgBouncer in front of the server at base (a maintenance URL).
 func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
-	bin, err := exec.LookPath("pgbouncer")
+	bin, err := pgbouncerBin()
 	if err != nil {
-		if _, statErr := os.Stat("/usr/sbin/pgbouncer"); statErr != nil {
-			return nil, errors.New("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
-		}
-		bin = "/usr/sbin/pgbouncer"
+		return nil, err
 	}
 	poolSize := defaultPoolSize
 	if v := os.Getenv(envPoolSize); v != "" {
@@ -86,11 +83,36 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 			return nil, fmt.Errorf("%s=%q: want a positive number", envPoolSize, v)
 		}
 	}
-	port, err := localproc.FreePort()
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		port, err := localproc.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		b, err := launchBouncer(ctx, bin, base, poolSize, port)
+		if errors.Is(err, localproc.ErrPortTaken) && attempt < 5 {
+			continue
+		}
+		return b, err
 	}
-	b := &bouncer{
+}
+
+// pgbouncerBin returns the path of pgbouncer (Debian installs it in /usr/sbin, which a
+// non-root PATH may lack).
+func pgbouncerBin() (string, error) {
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/sbin/pgbouncer"); statErr != nil {
+			return "", errors.New("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+		}
+		bin = "/usr/sbin/pgbouncer"
+	}
+	return bin, nil
+}
+
+// launchBouncer starts PgBouncer on port and waits until it listens there; ErrPortTaken when
+// another process holds the port.
+func launchBouncer(ctx context.Context, bin string, base *url.URL, poolSize, port int) (b *bouncer, err error) {
+	b = &bouncer{
 		port:     port,
 		user:     base.User.Username(),
 		poolSize: poolSize,
@@ -170,13 +192,17 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", b.addr(), time.Second)
-		if err == nil {
-			c.Close()
+		// Not a dial: the port may have gone to another process (see localproc.ListensOn).
+		if ok, err := localproc.ListensOn(b.cmd.Process.Pid, b.port); err != nil {
+			return nil, errors.Join(fmt.Errorf("pgbouncer: %w", err), b.close())
+		} else if ok {
 			return b, nil
 		}
 		select {
 		case <-b.exited:
+			if localproc.PortTaken(b.log.String()) {
+				return nil, b.cleanDir(fmt.Errorf("pgbouncer on port %d: %w", b.port, localproc.ErrPortTaken))
+			}
 			return nil, b.cleanDir(fmt.Errorf("pgbouncer exited: %s", b.log.String()))
 		case <-ctx.Done():
 			return nil, errors.Join(ctx.Err(), b.close())
@@ -221,8 +247,15 @@ func (b *bouncer) forget(ctx context.Context, name string) {
 	}
 }
 
-// close stops PgBouncer and removes its files.
+// close stops PgBouncer and removes its files. If PgBouncer had already ended, the tests that
+// failed to connect get the reason: its log.
 func (b *bouncer) close() error {
+	var early error
+	select {
+	case <-b.exited:
+		early = fmt.Errorf("pgbouncer on port %d ended before the tests did: %s", b.port, b.log.String())
+	default:
+	}
 	b.adminMu.Lock()
 	if b.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -240,7 +273,7 @@ func (b *bouncer) close() error {
 			<-b.exited
 		}
 	}
-	return b.cleanDir(nil)
+	return b.cleanDir(early)
 }
 
 func (b *bouncer) cleanDir(err error) error {

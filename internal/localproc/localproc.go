@@ -1,14 +1,19 @@
 // Package localproc holds what the test harness (internal/dbtest) and the fleet launcher
 // (deploy/fleet) both need to run helper servers such as PgBouncer and HAProxy on this machine:
-// a free loopback port, an unprivileged user for a server that refuses root, and a bounded
-// buffer for a process's last output (shown when it fails to start).
+// a free loopback port, a way to know that the server started is the one listening on it, an
+// unprivileged user for a server that refuses root, and a bounded buffer for a process's last
+// output (shown when it fails to start).
 package localproc
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +28,62 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ErrPortTaken says that a server could not bind the port FreePort gave: another process took
+// it in between. The caller starts the server again on a new port.
+var ErrPortTaken = errors.New("the port was taken before the server could bind it")
+
+// PortTaken reports whether a server's output says that its port was in use (EADDRINUSE, as
+// PgBouncer and HAProxy print it).
+func PortTaken(output string) bool { return strings.Contains(output, "Address already in use") }
+
+// ListensOn reports whether process pid itself holds a listening TCP socket on 127.0.0.1:port.
+// A successful dial does not tell: the port from FreePort may have gone to another process
+// (another test binary's PgBouncer, say) while ours failed to bind it and is exiting; the
+// dial would then succeed, and the tests would talk to a server that goes away with its owner.
+// Linux only: it matches the listening sockets of /proc/net/tcp with pid's descriptors.
+func ListensOn(pid, port int) (bool, error) {
+	inodes, err := listeningInodes(port)
+	if err != nil || len(inodes) == 0 {
+		return false, err
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false, err
+	}
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(fmt.Sprintf("/proc/%d/fd", pid), fd.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if inode, ok := strings.CutPrefix(target, "socket:["); ok && inodes[strings.TrimSuffix(inode, "]")] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// listeningInodes returns the inodes of the sockets listening on 127.0.0.1:port.
+func listeningInodes(port int) (map[string]bool, error) {
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	local := fmt.Sprintf("0100007F:%04X", port) // 127.0.0.1, as /proc writes it on little-endian
+	const listen = "0A"
+	inodes := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Scan() // the header
+	for sc.Scan() {
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 10 && fields[1] == local && fields[3] == listen {
+			inodes[fields[9]] = true
+		}
+	}
+	return inodes, sc.Err()
 }
 
 // Unprivileged returns the credentials of the postgres user (Debian's pgbouncer package depends
