@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/user"
@@ -49,6 +50,9 @@ func ListensOn(pid, port int) (bool, error) {
 		return false, err
 	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // the process has ended (a bind failure, say): its waiter tells why
+	}
 	if err != nil {
 		return false, err
 	}

@@ -58,12 +58,24 @@ func TestListensOn(t *testing.T) {
 
 func TestPortTaken(t *testing.T) {
 	for out, want := range map[string]bool{
-		"WARNING cannot listen on 127.0.0.1:46999: bind(): Address already in use\nFATAL nowhere to listen on": true,
+		"WARNING cannot listen on 127.0.0.1:46999: bind(): Address already in use\nFATAL nowhere to listen on":           true,
 		"[ALERT] Binding [haproxy.cfg:8] for frontend web: cannot bind socket (Address already in use) [127.0.0.1:8080]": true,
 		"FATAL cannot load config file": false,
 	} {
 		if got := localproc.PortTaken(out); got != want {
 			t.Errorf("PortTaken(%q) = %v, want %v", out, got, want)
 		}
+	}
+}
+
+// TestListensOnEnded: a process that has ended (and been waited for) listens nowhere; no error,
+// the caller's waiter says why it ended.
+func TestListensOnEnded(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := localproc.ListensOn(cmd.Process.Pid, 5432); err != nil || got {
+		t.Errorf("ListensOn(ended process) = %v, %v; want false, nil", got, err)
 	}
 }
