@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -48,6 +49,18 @@ var (
 
 func tooManyAttempts(wait time.Duration) error {
 	return &httpError{status: http.StatusTooManyRequests, message: "Too many attempts. Please wait a moment and try again.", retryAfter: wait}
+}
+
+// statusClientClosedRequest is nginx's 499: the client closed the connection before the
+// answer was ready. Nobody reads it; the request log and the metrics do.
+const statusClientClosedRequest = 499
+
+// clientGone reports whether err is the request's own context ending: the client closed the
+// connection (a load test's end, a browser's stop button, a proxy's timeout), so the database
+// call was cancelled. Such requests were logged at Error as 500s before, which made every load
+// test's end look like failures.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // errorStatus returns the HTTP status for err.
@@ -102,6 +115,12 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 // elsewhere an HTML page, except that an anonymous visitor of a page is sent to /login.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
+	if clientGone(r, err) {
+		// Not a failure of ours: logged at Debug, counted under nginx's 499 rather than as a 500.
+		s.logger.DebugContext(ctx, "request abandoned: the client went away", "request_id", info(ctx).ID, "method", r.Method, "path", r.URL.Path, "error", err)
+		w.WriteHeader(statusClientClosedRequest)
+		return
+	}
 	status := errorStatus(err)
 	switch {
 	case toodoo.ErrorCode(err) == toodoo.EUNAVAILABLE:

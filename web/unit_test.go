@@ -400,3 +400,43 @@ func TestRouteID(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGone: a request whose client went away (its context cancelled, the database call
+// failing with that) is answered 499 and logged at Debug, not as a 500 at Error; an error that
+// only looks like it (a deadline of the server's own, the request still live) stays a 5xx.
+func TestClientGone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var buf testlog.Buffer
+	srv, err := New(Config{BaseDomain: testBase, SessionKeys: [][]byte{testKey}}, b.db, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	cancelled := fmt.Errorf("tenancy: begin (first): tenancy: acquire: %w", context.Canceled)
+	for _, c := range []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		status int
+		level  string
+	}{
+		{"client gone", gone, cancelled, statusClientClosedRequest, "DEBUG"},
+		{"client gone, the API", gone, cancelled, statusClientClosedRequest, "DEBUG"},
+		{"the server's own deadline, client still there", context.Background(), fmt.Errorf("query: %w", context.DeadlineExceeded), http.StatusInternalServerError, "ERROR"},
+		{"cancelled context, another failure", gone, errors.New("connection reset"), http.StatusInternalServerError, "ERROR"},
+	} {
+		buf.Reset()
+		path := "/"
+		if strings.Contains(c.name, "API") {
+			path = "/api/v1/todos"
+		}
+		r := httptest.NewRequest(http.MethodGet, "http://"+firstHost+path, nil).WithContext(c.ctx)
+		w := httptest.NewRecorder()
+		srv.writeError(w, r, c.err)
+		if w.Code != c.status || !strings.Contains(buf.String(), `"level":"`+c.level+`"`) {
+			t.Errorf("%s: status %d, log %s; want %d at %s", c.name, w.Code, buf.String(), c.status, c.level)
+		}
+	}
+}
