@@ -92,13 +92,13 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if cfg.Output == nil {
 		cfg.Output = io.Discard
 	}
-	haproxy, err := lookBin("haproxy")
+	haproxy, err := localproc.LookBin("haproxy")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fleet: %w", err)
 	}
-	pgbouncer, err := lookBin("pgbouncer")
+	pgbouncer, err := localproc.LookBin("pgbouncer")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	f := &Fleet{cfg: cfg}
 	if f.dir, err = os.MkdirTemp("", "toodoo-fleet-"); err != nil {
@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			err = errors.Join(err, f.Stop())
 		}
 	}()
-	if err := retryPortTaken(func() error { return f.startBouncer(ctx, pgbouncer) }); err != nil {
+	if err := localproc.RetryPortTaken(func() error { return f.startBouncer(ctx, pgbouncer) }); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Replicas {
@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	}
 	startBalancer := func() error { return f.startBalancer(ctx, haproxy) }
 	if cfg.Port == 0 { // a port of our choosing: choose again if another process took it
-		err = retryPortTaken(startBalancer)
+		err = localproc.RetryPortTaken(startBalancer)
 	} else {
 		err = startBalancer()
 	}
@@ -132,34 +132,6 @@ func Start(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// retryPortTaken calls start again, up to 5 times in all, while it fails because the free port
-// it chose went to another process before its server could bind it.
-func retryPortTaken(start func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := start()
-		if errors.Is(err, localproc.ErrPortTaken) && attempt < 5 {
-			continue
-		}
-		return err
-	}
-}
-
-// lookBin finds a Debian package's binary, in PATH or /usr/sbin (not in a user's PATH).
-func lookBin(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	if p := "/usr/sbin/" + name; isExecutable(p) {
-		return p, nil
-	}
-	return "", fmt.Errorf("fleet: %s is not installed (Debian: apt-get install %s)", name, name)
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 // render executes the embedded template name with data into dir/name.

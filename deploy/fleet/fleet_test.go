@@ -18,6 +18,7 @@ import (
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/internal/dbtest"
+	"github.com/toodoo/toodoo/internal/localproc"
 	"github.com/toodoo/toodoo/internal/mailtest"
 	"github.com/toodoo/toodoo/internal/testfactory"
 )
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 func needBinaries(t *testing.T) {
 	t.Helper()
 	for _, name := range []string{"haproxy", "pgbouncer"} {
-		if _, err := lookBin(name); err != nil {
+		if _, err := localproc.LookBin(name); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatal(err)
 			}

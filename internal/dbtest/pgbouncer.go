@@ -73,7 +73,7 @@ log_disconnections = 0
 
 // startBouncer starts PgBouncer in front of the server at base (a maintenance URL).
 func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
-	bin, err := pgbouncerBin()
+	bin, err := localproc.LookBin("pgbouncer")
 	if err != nil {
 		return nil, err
 	}
@@ -83,30 +83,16 @@ func startBouncer(ctx context.Context, base *url.URL) (*bouncer, error) {
 			return nil, fmt.Errorf("%s=%q: want a positive number", envPoolSize, v)
 		}
 	}
-	for attempt := 1; ; attempt++ {
+	var b *bouncer
+	err = localproc.RetryPortTaken(func() error {
 		port, err := localproc.FreePort()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		b, err := launchBouncer(ctx, bin, base, poolSize, port)
-		if errors.Is(err, localproc.ErrPortTaken) && attempt < 5 {
-			continue
-		}
-		return b, err
-	}
-}
-
-// pgbouncerBin returns the path of pgbouncer (Debian installs it in /usr/sbin, which a
-// non-root PATH may lack).
-func pgbouncerBin() (string, error) {
-	bin, err := exec.LookPath("pgbouncer")
-	if err != nil {
-		if _, statErr := os.Stat("/usr/sbin/pgbouncer"); statErr != nil {
-			return "", errors.New("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
-		}
-		bin = "/usr/sbin/pgbouncer"
-	}
-	return bin, nil
+		b, err = launchBouncer(ctx, bin, base, poolSize, port)
+		return err
+	})
+	return b, err
 }
 
 // launchBouncer starts PgBouncer on port and waits until it listens there; ErrPortTaken when

@@ -14,7 +14,7 @@ import (
 // for ours. The old readiness check, a dial, accepted it: a CI run's tests then talked to
 // another test binary's PgBouncer and failed with "connection refused" when that one ended.
 func TestLaunchBouncerPortTaken(t *testing.T) {
-	bin, err := pgbouncerBin()
+	bin, err := localproc.LookBin("pgbouncer")
 	if err != nil {
 		t.Skip(err)
 	}

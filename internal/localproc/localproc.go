@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,31 @@ func FreePort() (int, error) {
 // ErrPortTaken says that a server could not bind the port FreePort gave: another process took
 // it in between. The caller starts the server again on a new port.
 var ErrPortTaken = errors.New("the port was taken before the server could bind it")
+
+// RetryPortTaken calls start again, up to 5 times in all, while it fails with ErrPortTaken:
+// start chooses a free port each time.
+func RetryPortTaken(start func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if errors.Is(err, ErrPortTaken) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+// LookBin finds the binary of a Debian package in PATH or else in /usr/sbin, which a user's PATH
+// may lack (pgbouncer, haproxy).
+func LookBin(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	p := "/usr/sbin/" + name
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not installed (Debian: apt-get install %s)", name, name)
+}
 
 // PortTaken reports whether a server's output says that its port was in use (EADDRINUSE, as
 // PgBouncer and HAProxy print it).
