@@ -35,9 +35,23 @@ const DefaultPassword = "correct horse battery"
 // seq numbers the defaults, so that two fixtures made without names never collide.
 var seq atomic.Int64
 
+// testAcquireTimeout is the pool's acquire timeout in tests, unless the URL sets one: 1 s (the
+// production default) counts the dial and the authentication of a new connection too, and on a
+// CI machine busy with browsers and other test binaries that has taken longer, so a test that was
+// not about overload failed with "the service is busy" (e2e's TestAdminThousandTenants, its first
+// statement). The tests about overload set pool_acquire_timeout themselves.
+const testAcquireTimeout = "30s"
+
 // DB opens a tenancy.DB on url (a URL from dbtest) that is closed when tb ends.
 func DB(ctx context.Context, tb testing.TB, url string) *tenancy.DB {
 	tb.Helper()
+	if !strings.Contains(url, "pool_acquire_timeout=") {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += sep + "pool_acquire_timeout=" + testAcquireTimeout
+	}
 	db, err := tenancy.Open(ctx, url)
 	if err != nil {
 		tb.Fatalf("tenancy.Open: %v", err)
