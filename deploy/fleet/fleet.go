@@ -430,29 +430,11 @@ func (p *proc) stop(sig os.Signal, timeout time.Duration) error {
 	return nil
 }
 
-// waitListen waits until the process itself listens on 127.0.0.1:port (not a dial: the port
-// may have gone to another process, see localproc.ListensOn), or exits; ErrPortTaken when it
-// exited because the port was in use.
+// waitListen waits until the process itself listens on 127.0.0.1:port, or exits (ErrPortTaken
+// when the port was in use): localproc.WaitListening.
 func (p *proc) waitListen(ctx context.Context, port int) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ok, err := localproc.ListensOn(p.cmd.Process.Pid, port); err != nil {
-			return fmt.Errorf("fleet: %s: %w", p.name, err)
-		} else if ok {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			if localproc.PortTaken(p.tail.String()) {
-				return fmt.Errorf("fleet: %s on port %d: %w", p.name, port, localproc.ErrPortTaken)
-			}
-			return fmt.Errorf("fleet: %s exited: %v\n%s", p.name, p.err, p.tail.String())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("fleet: %s does not listen on port %d:\n%s", p.name, port, p.tail.String())
-		}
+	if err := localproc.WaitListening(ctx, p.cmd.Process.Pid, port, p.exited, p.tail.String, 30*time.Second); err != nil {
+		return fmt.Errorf("fleet: %s: %w", p.name, err)
 	}
+	return nil
 }

@@ -514,7 +514,7 @@ func shutdown() error {
 	defer cancel()
 	var errs []error
 	if s.bouncer != nil {
-		errs = append(errs, s.bouncer.close())
+		errs = append(errs, s.bouncer.endedEarly(), s.bouncer.close())
 	}
 	if s.stop == nil { // a shared server outlives us: leave nothing behind
 		s.mu.Lock()

@@ -176,28 +176,16 @@ func launchBouncer(ctx context.Context, bin string, base *url.URL, poolSize, por
 		return nil, b.cleanDir(fmt.Errorf("start pgbouncer: %w", err))
 	}
 
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		// Not a dial: the port may have gone to another process (see localproc.ListensOn).
-		if ok, err := localproc.ListensOn(b.cmd.Process.Pid, b.port); err != nil {
-			return nil, errors.Join(fmt.Errorf("pgbouncer: %w", err), b.close())
-		} else if ok {
-			return b, nil
-		}
+	err = localproc.WaitListening(ctx, b.cmd.Process.Pid, port, b.exited, b.log.String, 15*time.Second)
+	if err != nil {
 		select {
-		case <-b.exited:
-			if localproc.PortTaken(b.log.String()) {
-				return nil, b.cleanDir(fmt.Errorf("pgbouncer on port %d: %w", b.port, localproc.ErrPortTaken))
-			}
-			return nil, b.cleanDir(fmt.Errorf("pgbouncer exited: %s", b.log.String()))
-		case <-ctx.Done():
-			return nil, errors.Join(ctx.Err(), b.close())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return nil, errors.Join(fmt.Errorf("pgbouncer did not listen on %s: %s", b.addr(), b.log.String()), b.close())
+		case <-b.exited: // nothing to stop
+			return nil, b.cleanDir(fmt.Errorf("pgbouncer: %w", err))
+		default:
+			return nil, errors.Join(fmt.Errorf("pgbouncer: %w", err), b.close())
 		}
 	}
+	return b, nil
 }
 
 func (b *bouncer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
@@ -233,15 +221,19 @@ func (b *bouncer) forget(ctx context.Context, name string) {
 	}
 }
 
-// close stops PgBouncer and removes its files. If PgBouncer had already ended, the tests that
-// failed to connect get the reason: its log.
-func (b *bouncer) close() error {
-	var early error
+// endedEarly returns why PgBouncer is no longer running while the tests still use it (its
+// log), or nil: the tests that failed to connect get the reason.
+func (b *bouncer) endedEarly() error {
 	select {
 	case <-b.exited:
-		early = fmt.Errorf("pgbouncer on port %d ended before the tests did: %s", b.port, b.log.String())
+		return fmt.Errorf("pgbouncer on port %d ended before the tests did: %s", b.port, b.log.String())
 	default:
+		return nil
 	}
+}
+
+// close stops PgBouncer and removes its files.
+func (b *bouncer) close() error {
 	b.adminMu.Lock()
 	if b.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -259,7 +251,7 @@ func (b *bouncer) close() error {
 			<-b.exited
 		}
 	}
-	return b.cleanDir(early)
+	return b.cleanDir(nil)
 }
 
 func (b *bouncer) cleanDir(err error) error {

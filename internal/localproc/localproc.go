@@ -8,6 +8,7 @@ package localproc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -92,6 +94,34 @@ func ListensOn(pid, port int) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// WaitListening waits until process pid listens on 127.0.0.1:port (ListensOn), and fails when
+// the process exits first (exited closes; with ErrPortTaken if its output says the port was in
+// use, so that RetryPortTaken tries another), when ctx ends, or after timeout. output gives the
+// process's last output, for the errors.
+func WaitListening(ctx context.Context, pid, port int, exited <-chan struct{}, output func() string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok, err := ListensOn(pid, port); err != nil {
+			return err
+		} else if ok {
+			return nil
+		}
+		select {
+		case <-exited:
+			if PortTaken(output()) {
+				return fmt.Errorf("port %d: %w", port, ErrPortTaken)
+			}
+			return fmt.Errorf("exited:\n%s", output())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("does not listen on port %d after %s:\n%s", port, timeout, output())
+		}
+	}
 }
 
 // listeningInodes returns the inodes of the sockets listening on 127.0.0.1:port.
