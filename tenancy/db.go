@@ -128,11 +128,12 @@ func OpenWith(ctx context.Context, url string, opts Options) (*DB, error) {
 	if _, set := cfg.ConnConfig.RuntimeParams["search_path"]; !set {
 		cfg.ConnConfig.RuntimeParams["search_path"] = ""
 	}
-	if maxSchemas > 0 {
-		// A connection that has entered too many schemas goes back to the pool no more: the pool
-		// closes it, and its backend's caches go with it.
-		cfg.AfterRelease = func(c *pgx.Conn) bool { return len(stateOf(c).schemas) < maxSchemas }
-	}
+	// A connection that has entered too many schemas goes back to the pool no more: the pool
+	// closes it, and its backend's caches go with it. Set without a limit too: with an
+	// AfterRelease, pgxpool puts a released connection back (and wakes whoever waits for one) on
+	// a goroutine of its own instead of the releasing request's, and the API's one-tenant rate
+	// measured 10% higher with it (bench http, README "Fifth pass").
+	cfg.AfterRelease = func(c *pgx.Conn) bool { return maxSchemas == 0 || len(stateOf(c).schemas) < maxSchemas }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: connect: %w", err)

@@ -127,7 +127,7 @@ func TestScopePipelineFallsBackWhenNotPrepared(t *testing.T) {
 
 // TestPoolRetiresConnectionsAfterSchemaBudget: with pool_max_conn_schemas=2, a connection that
 // has entered two tenant schemas is closed when released (its backend's catalog caches go with
-// it); one that has entered one is kept.
+// it); one that has entered one is kept; with 0, none is closed.
 //
 // Through PgBouncer the backend belongs to the pooler, which keeps it: its server_lifetime is
 // what recycles backends there.
@@ -137,7 +137,8 @@ func TestPoolRetiresConnectionsAfterSchemaBudget(t *testing.T) {
 		t.Skip("through PgBouncer the pooler owns the backends (server_lifetime)")
 	}
 	ctx := t.Context()
-	db := oneConn(t, dbtest.URL(t), "&pool_max_conn_schemas=2")
+	url := dbtest.URL(t)
+	db := oneConn(t, url, "&pool_max_conn_schemas=2")
 	first := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "first"})
 	second := testfactory.Tenant(ctx, t, db, &testfactory.TenantOpts{Name: "second"})
 	backend := func() int32 {
@@ -157,6 +158,23 @@ func TestPoolRetiresConnectionsAfterSchemaBudget(t *testing.T) {
 	listTitles(t, db, second)
 	if got := backend(); got == pid {
 		t.Errorf("the connection was kept after entering two schemas with pool_max_conn_schemas=2 (backend %d)", pid)
+	}
+
+	// 0 is no limit (the pool still has an AfterRelease, which must then keep every connection).
+	unlimited := oneConn(t, url, "&pool_max_conn_schemas=0")
+	var before, after int32
+	if err := unlimited.Pool().QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		listTitles(t, unlimited, first)
+		listTitles(t, unlimited, second)
+	}
+	if err := unlimited.Pool().QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("pool_max_conn_schemas=0 replaced the connection (backend %d, then %d)", before, after)
 	}
 }
 
