@@ -15,7 +15,7 @@ import (
 // oneConn opens a second DB on b's database whose pool has one connection, so that every
 // transaction of a test runs on the same connection (and its pipelined path is taken once the
 // first transaction prepared the statements).
-func oneConn(t *testing.T, url string, params string) *tenancy.DB {
+func oneConn(t testing.TB, url string, params string) *tenancy.DB {
 	t.Helper()
 	sep := "?"
 	if strings.Contains(url, "?") {
