@@ -17,11 +17,7 @@ import (
 // first transaction prepared the statements).
 func oneConn(t testing.TB, url string, params string) *tenancy.DB {
 	t.Helper()
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	db, err := tenancy.Open(t.Context(), url+sep+"pool_max_conns=1"+params)
+	db, err := tenancy.Open(t.Context(), dbtest.WithParams(url, "pool_max_conns=1"+params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,17 +177,13 @@ func TestPoolRetiresConnectionsAfterSchemaBudget(t *testing.T) {
 func TestOpenMaxConnSchemasParam(t *testing.T) {
 	t.Parallel()
 	url := dbtest.URL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
 	for _, bad := range []string{"x", "-1", ""} {
-		if db, err := tenancy.Open(t.Context(), url+sep+"pool_max_conn_schemas="+bad); err == nil {
+		if db, err := tenancy.Open(t.Context(), dbtest.WithParams(url, "pool_max_conn_schemas="+bad)); err == nil {
 			db.Close()
 			t.Errorf("pool_max_conn_schemas=%q accepted", bad)
 		}
 	}
-	db, err := tenancy.Open(t.Context(), url+sep+"pool_max_conn_schemas=0")
+	db, err := tenancy.Open(t.Context(), dbtest.WithParams(url, "pool_max_conn_schemas=0"))
 	if err != nil {
 		t.Fatalf("pool_max_conn_schemas=0 (no limit): %v", err)
 	}

@@ -79,6 +79,14 @@ func URL(tb testing.TB) string {
 	return pooled
 }
 
+// WithParams returns url (one of URL's) with params ("k=v&k2=v2") added to its query.
+func WithParams(url, params string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + params
+	}
+	return url + "?" + params
+}
+
 // URLs is URL returning both ways to the new database: pooled leads through PgBouncer when
 // TEST_PGBOUNCER=1, and is equal to direct otherwise.
 func URLs(tb testing.TB) (pooled, direct string) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/toodoo/toodoo/account"
 	"github.com/toodoo/toodoo/gen/tenantdb"
+	"github.com/toodoo/toodoo/internal/dbtest"
 	"github.com/toodoo/toodoo/schemadef"
 	"github.com/toodoo/toodoo/tenancy"
 )
@@ -46,11 +47,7 @@ const testAcquireTimeout = "30s"
 func DB(ctx context.Context, tb testing.TB, url string) *tenancy.DB {
 	tb.Helper()
 	if !strings.Contains(url, "pool_acquire_timeout=") {
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		url += sep + "pool_acquire_timeout=" + testAcquireTimeout
+		url = dbtest.WithParams(url, "pool_acquire_timeout="+testAcquireTimeout)
 	}
 	db, err := tenancy.Open(ctx, url)
 	if err != nil {
